@@ -1,0 +1,234 @@
+"""The app factory every service uses: lifespan (DB pool, NATS, token verifier), problem+json
+errors, body limit, request ids, metrics and health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
+from nats.aio.client import Client as NATS
+from sqlalchemy import text
+
+from services import nats as nats_mod
+from services.auth import JWKSCache, KeySource, TokenVerifier
+from services.config import ServiceSettings
+from services.db import create_engine, create_sessionmaker
+from services.observability import RequestContextMiddleware, configure_logging, metrics_body
+from services.problems import (
+    BodySizeLimitMiddleware,
+    Problem,
+    UnhandledErrorMiddleware,
+    install_problem_handlers,
+)
+
+log = logging.getLogger(__name__)
+
+#: Extra start-up/shut-down work of a service, run inside the lifespan after the DB is ready.
+LifespanHook = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What a service plugs into the common app."""
+
+    title: str
+    description: str
+    version: str = "1.0.0"
+    routers: Sequence[APIRouter] = ()
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    #: Build the key source for verifying tokens; defaults to the JWKS at ``settings.jwks_url``.
+    key_source: Callable[[FastAPI], KeySource] | None = None
+    lifespan_hooks: Sequence[LifespanHook] = ()
+    connect_nats: bool = True
+
+
+async def _keep_nats(app: FastAPI, url: str, name: str) -> None:
+    """Connect to NATS, retrying in the background, so that the API serves (and ``/readyz`` says
+    why it is not ready) even while NATS is down."""
+    while True:
+        try:
+            app.state.nats = await asyncio.wait_for(nats_mod.connect(url, name=name), timeout=5.0)
+            return
+        except Exception as exc:
+            log.warning("nats not reachable yet (%r); retrying", exc)
+            await asyncio.sleep(1.0)
+
+
+def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
+    """Build a service's FastAPI app around ``spec``."""
+    configure_logging(settings.log_level, service=settings.service_name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        app.state.engine = engine
+        app.state.sessions = create_sessionmaker(engine)
+        app.state.nats = None
+        nats_task = None
+        if spec.connect_nats:
+            nats_task = asyncio.create_task(
+                _keep_nats(app, settings.nats_url, f"{settings.service_name}-api")
+            )
+            # Usually NATS is up: give the first attempt a moment so we start out ready.
+            await asyncio.wait({nats_task}, timeout=2.0)
+        keys: KeySource = (
+            spec.key_source(app)
+            if spec.key_source
+            else JWKSCache(settings.jwks_url, ttl=settings.jwks_cache_seconds)
+        )
+        app.state.token_verifier = TokenVerifier(
+            keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for hook in spec.lifespan_hooks:
+                    await stack.enter_async_context(hook(app))
+                yield
+        finally:
+            if nats_task is not None:
+                nats_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await nats_task
+            nc: NATS | None = app.state.nats
+            if nc is not None and not nc.is_closed:
+                await nc.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        openapi_tags=[
+            *spec.openapi_tags,
+            {"name": "operations", "description": "Health and metrics"},
+        ],
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    # Added innermost first: the request id is set before any of the others run.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    for router in spec.routers:
+        app.include_router(router)
+    _add_operations_routes(app, spec)
+    _add_problem_schema(app)
+    return app
+
+
+def _add_operations_routes(app: FastAPI, spec: ServiceSpec) -> None:
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Liveness",
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+    )
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: database and NATS reachable",
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "example": {"status": "ready", "checks": {"database": "ok", "nats": "ok"}}
+                    }
+                }
+            },
+            503: {
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "status": "not_ready",
+                            "checks": {"database": "ok", "nats": "not connected"},
+                        }
+                    }
+                }
+            },
+        },
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2.0)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        if spec.connect_nats:
+            nc: NATS | None = request.app.state.nats
+            checks["nats"] = "ok" if nc is not None and nc.is_connected else "not connected"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {
+                        "example": 'http_requests_total{method="GET",route="/healthz",status="200"} 1.0'
+                    }
+                }
+            }
+        },
+    )
+    async def metrics() -> Response:
+        body, content_type = metrics_body()
+        return Response(body, media_type=content_type)
+
+
+def _add_problem_schema(app: FastAPI) -> None:
+    """Every document lists the Problem schema that all error responses refer to."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema()
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                if "422" in responses:
+                    responses["422"] = {
+                        "description": "Validation error",
+                        "content": {
+                            "application/problem+json": {
+                                "schema": {"$ref": "#/components/schemas/Problem"}
+                            }
+                        },
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

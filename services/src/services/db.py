@@ -1,0 +1,96 @@
+"""Database access: async engine, sessions, and the rule that the boundary owns the transaction.
+
+Use cases (``service.py``) receive an ``AsyncSession`` and never commit; the HTTP request
+(:data:`SessionDep`) or the consumer/worker that called them commits once at the end, or rolls
+back when anything raised. That keeps a state change and its outbox rows in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from services.problems import ProblemError
+
+#: Constraint names are stable across databases and migrations (alembic needs names to drop).
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every service's models (each process loads one service)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept ``postgresql://`` URLs too, and use the asyncpg driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def to_plain_url(url: str) -> str:
+    """The libpq-style URL (``postgresql://``) that asyncpg.connect() understands."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, **kw: Any
+) -> AsyncEngine:
+    """An async engine on asyncpg with a pre-pinged pool."""
+    return create_async_engine(
+        to_asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        **kw,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit (responses are built afterwards)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit when the block ends normally, roll back when it raises."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        try:
+            yield session
+        except ProblemError as exc:
+            await (session.commit() if exc.commit else session.rollback())
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+#: A session whose transaction commits when the endpoint returns (before the response is sent)
+#: and rolls back when it raises (unless the problem raised asks for a commit).
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -1,0 +1,78 @@
+"""Running a service's workers (outbox relay, consumers) as long-lived processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services import nats as nats_mod
+from services.config import ServiceSettings
+from services.consumer import ConsumerRunner
+from services.db import create_engine, create_sessionmaker
+from services.observability import configure_logging
+from services.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+#: Builds the consumers of a service once the DB and NATS are connected.
+ConsumerFactory = Callable[
+    [async_sessionmaker[AsyncSession], JetStreamContext], Sequence[ConsumerRunner]
+]
+
+
+async def run_worker(
+    settings: ServiceSettings,
+    *,
+    role: str,
+    body: Callable[
+        [async_sessionmaker[AsyncSession], JetStreamContext, asyncio.Event], Awaitable[None]
+    ],
+) -> None:
+    """Connect DB and NATS, make sure the streams exist, run ``body`` until SIGINT/SIGTERM."""
+    configure_logging(settings.log_level, service=settings.service_name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+    sessions = create_sessionmaker(engine)
+    nc = await nats_mod.connect(settings.nats_url, name=f"{settings.service_name}-{role}")
+    try:
+        js = nc.jetstream()
+        await nats_mod.ensure_streams(js)
+        log.info("%s %s started", settings.service_name, role)
+        await body(sessions, js, stop)
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.drain()
+        await engine.dispose()
+        log.info("%s %s stopped", settings.service_name, role)
+
+
+async def relay_body(
+    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+) -> None:
+    """The outbox relay process."""
+    await OutboxRelay(sessions, js).run(stop)
+
+
+def consumers_body(
+    factory: ConsumerFactory,
+) -> Callable[[async_sessionmaker[AsyncSession], JetStreamContext, asyncio.Event], Awaitable[None]]:
+    """A process that runs every consumer ``factory`` builds, concurrently."""
+
+    async def body(
+        sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+    ) -> None:
+        runners = factory(sessions, js)
+        for runner in runners:
+            await runner.setup()
+        await asyncio.gather(*(runner.run(stop) for runner in runners))
+
+    return body

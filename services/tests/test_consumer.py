@@ -1,0 +1,174 @@
+"""Consumer runner: inbox dedupe, bounded redelivery with backoff, dead-letter stream."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+from services_helpers import SampleHappened, create_outbox_inbox
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from services import nats as nats_mod
+from services.consumer import ConsumerRunner, InboxMessage
+from services.db import create_engine, create_sessionmaker
+from services.events import CloudEvent, Event, to_envelope
+from services.nats import STREAMS, StreamSpec
+
+STREAMS_FOR_TEST = (
+    StreamSpec("SAMPLE", ("sample.>",)),
+    *[s for s in STREAMS if s.name == "DEADLETTER"],
+)
+
+
+@pytest.fixture
+async def engine(service_env: dict[str, str]) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(service_env["database_url"])
+    await create_outbox_inbox(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def js(service_env: dict[str, str]) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(service_env["nats_url"])
+    js = nc.jetstream()
+    await nats_mod.ensure_streams(js, STREAMS_FOR_TEST)
+    yield js
+    await nc.close()
+
+
+async def _publish(js: JetStreamContext, envelope: CloudEvent, msg_id: str | None = None) -> None:
+    await js.publish(
+        SampleHappened.subject_name(),
+        json.dumps(envelope.model_dump(mode="json")).encode(),
+        headers={"Nats-Msg-Id": msg_id or envelope.id},
+    )
+
+
+async def _drain(runner: ConsumerRunner, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await runner.process_batch(wait=0.3)
+
+
+async def test_same_event_delivered_twice_is_handled_once(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    handled: list[uuid.UUID] = []
+
+    async def handler(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, SampleHappened)
+        handled.append(event.sample_id)
+
+    runner = ConsumerRunner(
+        name="test-consumer",
+        stream="SAMPLE",
+        handlers={SampleHappened: handler},
+        sessions=create_sessionmaker(engine),
+        js=js,
+    )
+    envelope = to_envelope(SampleHappened(sample_id=uuid.uuid4()))
+    # Two copies on the stream (different Nats-Msg-Id, as after a reconcile past the window).
+    await _publish(js, envelope, msg_id="copy-1")
+    await _publish(js, envelope, msg_id="copy-2")
+    await _drain(runner)
+    assert len(handled) == 1
+    # A restarted consumer (same durable) does not see them again, and the inbox has one row.
+    restarted = ConsumerRunner(
+        name="test-consumer",
+        stream="SAMPLE",
+        handlers={SampleHappened: handler},
+        sessions=create_sessionmaker(engine),
+        js=js,
+    )
+    await _drain(restarted)
+    assert len(handled) == 1
+    async with create_sessionmaker(engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxMessage)) == 1
+
+
+async def test_handler_changes_roll_back_with_the_inbox_on_failure(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    attempts = 0
+
+    async def flaky(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise RuntimeError("transient")
+
+    runner = ConsumerRunner(
+        name="flaky",
+        stream="SAMPLE",
+        handlers={SampleHappened: flaky},
+        sessions=create_sessionmaker(engine),
+        js=js,
+        backoff=(0.05,),
+        max_deliver=5,
+    )
+    await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4())))
+    for _ in range(10):
+        await runner.process_batch(wait=0.3)
+        if attempts >= 3:
+            break
+    assert attempts == 3
+    await _drain(runner)
+    assert attempts == 3  # acked after success: never again
+
+
+async def test_poison_event_goes_to_dead_letter_after_bounded_retries(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    attempts = 0
+
+    async def broken(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("always fails")
+
+    runner = ConsumerRunner(
+        name="broken",
+        stream="SAMPLE",
+        handlers={SampleHappened: broken},
+        sessions=create_sessionmaker(engine),
+        js=js,
+        backoff=(0.05,),
+        max_deliver=3,
+    )
+    envelope = to_envelope(SampleHappened(sample_id=uuid.uuid4()))
+    await _publish(js, envelope)
+    for _ in range(12):
+        await runner.process_batch(wait=0.2)
+    assert attempts == 3
+    dead = await js.get_last_msg("DEADLETTER", "deadletter.broken.sample.happened.v1")
+    assert dead.data is not None
+    assert json.loads(dead.data)["id"] == envelope.id
+    assert dead.headers is not None
+    assert dead.headers["Deadletter-Deliveries"] == "3"
+    assert "always fails" in dead.headers["Deadletter-Error"]
+    async with create_sessionmaker(engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxMessage)) == 0
+
+
+async def test_unparseable_message_is_dead_lettered_not_retried(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    async def never(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        raise AssertionError("must not be called")
+
+    runner = ConsumerRunner(
+        name="strict",
+        stream="SAMPLE",
+        handlers={SampleHappened: never},
+        sessions=create_sessionmaker(engine),
+        js=js,
+    )
+    await js.publish(SampleHappened.subject_name(), b"{not json", headers={"Nats-Msg-Id": "bad-1"})
+    await _drain(runner, rounds=2)
+    dead = await js.get_last_msg("DEADLETTER", "deadletter.strict.sample.happened.v1")
+    assert dead.data == b"{not json"
