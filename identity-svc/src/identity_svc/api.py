@@ -1,0 +1,206 @@
+"""identity-svc routes: parse, call the use case, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from identity_svc import service
+from identity_svc.schemas import (
+    JWKS,
+    CitizenAdminView,
+    CitizenPublic,
+    RefreshRequest,
+    RolesUpdate,
+    SuspensionCreate,
+    TokenResponse,
+    VerificationCompleted,
+    VerificationCreate,
+    VerificationPublic,
+)
+from identity_svc.service import CitizenView, IdentityContext
+from services.auth import CurrentPrincipal, Principal, require_roles
+from services.db import SessionDep
+from services.problems import problem_responses
+
+router = APIRouter(prefix="/v1/identity")
+wellknown = APIRouter()
+
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+
+
+def _context(request: Request) -> IdentityContext:
+    context: IdentityContext = request.app.state.identity
+    return context
+
+
+ContextDep = Annotated[IdentityContext, Depends(_context)]
+
+SANDBOX_COMPLETION_EXAMPLE = {
+    "persona": {
+        "name": "홍길동",
+        "birthdate": "1990-05-17",
+        "phone": "010-1234-5678",
+        "ci_seed": "citizen-0001",
+    }
+}
+
+
+def _public(view: CitizenView) -> CitizenPublic:
+    c = view.citizen
+    return CitizenPublic(
+        citizen_id=c.id,
+        roles=view.roles,
+        department=view.department,
+        age_band=c.age_band,
+        is_foreigner=c.is_foreigner,
+        status=c.status,
+        verified_at=c.verified_at,
+        providers=view.providers,
+    )
+
+
+def _admin_view(view: CitizenView) -> CitizenAdminView:
+    return CitizenAdminView(
+        **_public(view).model_dump(),
+        created_at=view.citizen.created_at,
+        suspended_reason=view.citizen.suspended_reason,
+    )
+
+
+@router.post(
+    "/verifications",
+    status_code=201,
+    tags=["verification"],
+    summary="Start a real-name verification",
+    responses=problem_responses(400, 413, 422),
+)
+async def start_verification(
+    body: VerificationCreate, session: SessionDep, ctx: ContextDep
+) -> VerificationPublic:
+    verification, next_step = await service.start_verification(session, ctx, body.provider)
+    return VerificationPublic(
+        verification_id=verification.id,
+        provider=verification.provider,
+        expires_at=verification.expires_at,
+        next=next_step,
+    )
+
+
+@router.post(
+    "/verifications/{verification_id}/complete",
+    tags=["verification"],
+    summary="Complete a verification with the provider's callback payload",
+    description=(
+        "Finds or creates the one account of the verified person (deduplicated by a keyed hash "
+        "of the CI, across providers) and signs them in. Each verification completes once: a "
+        "replay answers 409, an expired one 410, a refused payload 422 and burns the attempt."
+    ),
+    responses=problem_responses(400, 403, 404, 409, 410, 413, 422),
+)
+async def complete_verification(
+    verification_id: uuid.UUID,
+    session: SessionDep,
+    ctx: ContextDep,
+    payload: Annotated[
+        dict[str, Any],
+        Body(
+            openapi_examples={
+                "sandbox": {"summary": "Sandbox persona", "value": SANDBOX_COMPLETION_EXAMPLE}
+            }
+        ),
+    ],
+) -> VerificationCompleted:
+    result = await service.complete_verification(session, ctx, verification_id, payload)
+    return VerificationCompleted(
+        citizen_id=result.citizen_id,
+        created=result.created,
+        access_token=result.tokens.access_token,
+        refresh_token=result.tokens.refresh_token,
+        expires_in=result.tokens.expires_in,
+    )
+
+
+@router.post(
+    "/tokens/refresh",
+    tags=["tokens"],
+    summary="Rotate a refresh token",
+    description="Returns a new pair. Presenting a refresh token twice revokes its whole family.",
+    responses=problem_responses(400, 401, 403, 413, 422),
+)
+async def refresh_tokens(
+    body: RefreshRequest, session: SessionDep, ctx: ContextDep
+) -> TokenResponse:
+    pair = await service.refresh(session, ctx, body.refresh_token)
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.get(
+    "/me", tags=["citizens"], summary="The signed-in citizen", responses=problem_responses(401, 404)
+)
+async def me(principal: CurrentPrincipal, session: SessionDep) -> CitizenPublic:
+    return _public(await service.citizen_view(session, principal.citizen_id))
+
+
+@router.get(
+    "/citizens/{citizen_id}",
+    tags=["admin"],
+    summary="A citizen (admin)",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_citizen(citizen_id: uuid.UUID, _: AdminDep, session: SessionDep) -> CitizenAdminView:
+    return _admin_view(await service.citizen_view(session, citizen_id))
+
+
+@router.put(
+    "/citizens/{citizen_id}/roles",
+    tags=["admin"],
+    summary="Set a citizen's staff roles (admin)",
+    description="Replaces the staff roles. Tokens issued from the next refresh carry them.",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def put_roles(
+    citizen_id: uuid.UUID, body: RolesUpdate, admin: AdminDep, session: SessionDep
+) -> CitizenAdminView:
+    view = await service.set_roles(session, admin, citizen_id, body.roles, body.department)
+    return _admin_view(view)
+
+
+@router.post(
+    "/citizens/{citizen_id}/suspension",
+    tags=["admin"],
+    summary="Suspend a citizen (admin)",
+    description="Revokes their refresh tokens and publishes `identity.citizen_suspended`. Idempotent.",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def suspend(
+    citizen_id: uuid.UUID, body: SuspensionCreate, admin: AdminDep, session: SessionDep
+) -> CitizenAdminView:
+    return _admin_view(await service.suspend(session, admin, citizen_id, body.reason))
+
+
+@router.delete(
+    "/citizens/{citizen_id}/suspension",
+    tags=["admin"],
+    summary="Lift a suspension (admin)",
+    responses=problem_responses(401, 403, 404),
+)
+async def reinstate(
+    citizen_id: uuid.UUID, admin: AdminDep, session: SessionDep
+) -> CitizenAdminView:
+    return _admin_view(await service.reinstate(session, admin, citizen_id))
+
+
+@wellknown.get(
+    "/.well-known/jwks.json",
+    tags=["tokens"],
+    summary="Public keys that verify access tokens",
+    response_model=JWKS,
+)
+async def jwks(ctx: ContextDep, response: Response) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return await ctx.keys.jwks()

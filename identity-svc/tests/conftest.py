@@ -1,0 +1,44 @@
+"""identity-svc fixtures: a migrated database per test (copied from a template) and the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from identity_svc.config import IdentitySettings
+from identity_svc.main import create_app
+from services.localrt.postgres import EmbeddedPostgres
+from services.testing import running_app
+from services.testing.plugin import clone_database, migrated_template
+
+MIGRATIONS = Path(__file__).parents[1] / "src" / "identity_svc" / "migrations"
+
+
+@pytest.fixture(scope="session")
+def identity_template(pg_server: EmbeddedPostgres) -> str:
+    return migrated_template(pg_server, "identity_template", MIGRATIONS)
+
+
+@pytest.fixture
+async def identity_settings(
+    pg_server: EmbeddedPostgres,
+    nats_server: Any,
+    identity_template: str,
+    service_env: dict[str, str],
+) -> IdentitySettings:
+    return IdentitySettings(
+        environment="test",
+        database_url=await clone_database(pg_server, identity_template),
+        nats_url=service_env["nats_url"],
+        sandbox_roles=True,
+    )
+
+
+@pytest.fixture
+async def client(identity_settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(create_app(identity_settings)) as c:
+        yield c
