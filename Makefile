@@ -1,0 +1,55 @@
+# The two commands that matter: `make run` (the whole platform locally) and `make test`.
+# Everything is installed from uv.lock into .venv; uv itself is bootstrapped with pip if missing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help run test lint format typecheck pytest sync clean docs bench
+
+help:
+	@echo "make run        start PostgreSQL, NATS, Caddy (:8000) and every service (Ctrl-C stops all)"
+	@echo "make test       lint (ruff), type-check (mypy --strict) and run every test (pytest)"
+	@echo "make docs       regenerate docs/openapi/*.json and docs/events/asyncapi.json"
+	@echo "make bench      measure and write docs/BENCHMARKS.md"
+	@echo "make lint | typecheck | pytest | format | clean"
+
+$(UV):
+	@echo "bootstrapping uv with pip"
+	python3 -m pip install --user --quiet uv || python3 -m pip install --user --quiet --break-system-packages uv
+
+.venv/.synced: uv.lock pyproject.toml */pyproject.toml | $(UV)
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+sync: .venv/.synced
+
+run: sync
+	$(RUN) python -m services.localrt.run
+
+test: lint typecheck pytest
+
+lint: sync
+	$(RUN) ruff format --check .
+	$(RUN) ruff check .
+
+format: sync
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+typecheck: sync
+	$(RUN) mypy
+
+pytest: sync
+	$(RUN) pytest $(PYTEST_ARGS)
+
+docs: sync
+	$(RUN) python docs/generate.py
+
+bench: sync
+	$(RUN) python tests/bench/bench_foundation.py
+
+clean:
+	rm -rf .data
