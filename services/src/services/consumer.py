@@ -21,7 +21,6 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import DateTime, String, func
 from sqlalchemy.dialects.postgresql import insert
@@ -102,12 +101,8 @@ class ConsumerRunner:
             filter_subjects=self._subjects,
             max_ack_pending=10_000,
         )
-        try:
-            await self._js.consumer_info(self.stream, self.name)
-        except NotFoundError:
-            await self._js.add_consumer(self.stream, config)
-        else:
-            await self._js.add_consumer(self.stream, config)  # same name: an update
+        # Adding a durable that exists updates it to this configuration.
+        await self._js.add_consumer(self.stream, config)
         self._sub = await self._js.pull_subscribe_bind(durable=self.name, stream=self.stream)
 
     async def process_batch(self, wait: float = 1.0) -> int:

@@ -14,7 +14,22 @@ from services.events.envelope import (
     registered_events,
     to_envelope,
 )
-from services.events.schemas import CitizenReinstated, CitizenSuspended, CitizenVerified
+from services.events.schemas import (
+    CitizenReinstated,
+    CitizenSuspended,
+    CitizenVerified,
+    ForumClosed,
+    ForumOpened,
+    ProposalAnswered,
+    ProposalClosed,
+    ProposalObligationOverdue,
+    ProposalOpened,
+    ProposalStatusChanged,
+    ProposalSubmitted,
+    ProposalThresholdReached,
+    VoteCast,
+    VoteTallyChanged,
+)
 
 __all__ = [
     "CitizenReinstated",
@@ -22,7 +37,18 @@ __all__ = [
     "CitizenVerified",
     "CloudEvent",
     "Event",
+    "ForumClosed",
+    "ForumOpened",
+    "ProposalAnswered",
+    "ProposalClosed",
+    "ProposalObligationOverdue",
+    "ProposalOpened",
+    "ProposalStatusChanged",
+    "ProposalSubmitted",
+    "ProposalThresholdReached",
     "UnknownEventType",
+    "VoteCast",
+    "VoteTallyChanged",
     "event_class",
     "nats_subject",
     "parse_event",

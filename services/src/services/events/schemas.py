@@ -47,3 +47,160 @@ class CitizenReinstated(_IdentityEvent):
     name: ClassVar[str] = "identity.citizen_reinstated"
     reinstated_at: datetime
     reinstated_by: uuid.UUID
+
+
+# --- proposal-svc ------------------------------------------------------------------------------
+
+ProposalStatus = Literal["open", "closed", "adopted", "budget_linked", "withdrawn", "hidden"]
+ObligationKind = Literal["department_answer", "forum", "mayor_answer", "budget_review"]
+
+
+class _ProposalEvent(Event):
+    source: ClassVar[str] = "/proposal-svc"
+    proposal_id: uuid.UUID
+
+    def ce_subject(self) -> str:
+        return f"proposals/{self.proposal_id}"
+
+
+class ProposalSubmitted(_ProposalEvent):
+    """A verified citizen submitted a proposal."""
+
+    name: ClassVar[str] = "proposal.submitted"
+    author_id: uuid.UUID
+    title: str
+    category: str
+    district: str | None = None
+    submitted_at: datetime
+
+
+class ProposalOpened(_ProposalEvent):
+    """A proposal accepts agreements from now until ``closes_at``."""
+
+    name: ClassVar[str] = "proposal.opened"
+    opened_at: datetime
+    closes_at: datetime
+
+
+class ProposalClosed(_ProposalEvent):
+    """A proposal stopped accepting agreements (period ended, withdrawn or hidden)."""
+
+    name: ClassVar[str] = "proposal.closed"
+    status: ProposalStatus
+    closed_at: datetime
+
+
+class ProposalStatusChanged(_ProposalEvent):
+    """Any change of a proposal's public status."""
+
+    name: ClassVar[str] = "proposal.status_changed"
+    author_id: uuid.UUID
+    title: str
+    from_status: ProposalStatus | None
+    to_status: ProposalStatus
+    reason: str | None = None
+    changed_at: datetime
+
+
+class ProposalThresholdReached(_ProposalEvent):
+    """Agreements crossed a tier; the obligation it creates is due at ``due_at``."""
+
+    name: ClassVar[str] = "proposal.threshold_reached"
+    author_id: uuid.UUID
+    title: str
+    tier: str
+    threshold: int
+    agreement_count: int
+    obligation: ObligationKind
+    due_at: datetime
+    reached_at: datetime
+
+
+class ProposalAnswered(_ProposalEvent):
+    """The city answered a proposal, fulfilling an obligation."""
+
+    name: ClassVar[str] = "proposal.answered"
+    author_id: uuid.UUID
+    title: str
+    obligation: ObligationKind
+    answer_id: uuid.UUID
+    answered_by_role: str
+    answered_at: datetime
+
+
+class ProposalObligationOverdue(_ProposalEvent):
+    """An obligation passed its due date unfulfilled."""
+
+    name: ClassVar[str] = "proposal.obligation_overdue"
+    title: str
+    obligation: ObligationKind
+    due_at: datetime
+
+
+class _ForumEvent(Event):
+    source: ClassVar[str] = "/proposal-svc"
+    forum_id: uuid.UUID
+
+    def ce_subject(self) -> str:
+        return f"forums/{self.forum_id}"
+
+
+class ForumOpened(_ForumEvent):
+    """A deliberation forum (공론장) opened for participation."""
+
+    name: ClassVar[str] = "forum.opened"
+    proposal_id: uuid.UUID | None = None
+    title: str
+    mode: Literal["online", "offline", "hybrid"]
+    options: list[str]
+    opens_at: datetime
+    closes_at: datetime
+
+
+class ForumClosed(_ForumEvent):
+    """A forum closed; ``participant_count`` decides the budget link."""
+
+    name: ClassVar[str] = "forum.closed"
+    proposal_id: uuid.UUID | None = None
+    title: str
+    participant_count: int
+    closed_at: datetime
+
+
+# --- vote-svc ----------------------------------------------------------------------------------
+
+TargetType = Literal["proposal", "forum"]
+
+
+class _VoteEvent(Event):
+    source: ClassVar[str] = "/vote-svc"
+    target_type: TargetType
+    target_id: uuid.UUID
+
+    def ce_subject(self) -> str:
+        return f"{self.target_type}s/{self.target_id}"
+
+
+class VoteCast(_VoteEvent):
+    """One accepted agreement or ballot, as the ledger records it: never the citizen's id.
+
+    ``record`` is the canonical record (base64 of its bytes, see docs/canonical-record.md) whose
+    SHA-256 is ``record_hash``; ``voter_tag`` is HMAC(k_ledger, citizen_id || target).
+    """
+
+    name: ClassVar[str] = "vote.cast"
+    vote_id: uuid.UUID
+    choice: str
+    cast_at: datetime
+    voter_tag: str
+    record: str
+    record_hash: str
+
+
+class VoteTallyChanged(_VoteEvent):
+    """A target's count changed. Counts only grow; consumers keep the highest they saw."""
+
+    name: ClassVar[str] = "vote.tally_changed"
+    count: int
+    by_choice: dict[str, int] = Field(default_factory=dict)
+    changed_at: datetime
