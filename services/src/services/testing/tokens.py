@@ -1,0 +1,62 @@
+"""Access tokens for tests of services other than identity-svc: a key pair of the test's own,
+tokens shaped exactly like identity-svc's, and the key source to give the app under test."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from services.auth import InvalidToken
+from services.config import ServiceSettings
+
+
+class TestTokens:
+    """Issues ES256 access tokens with ``kid`` and serves their public key (a ``KeySource``)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, settings: ServiceSettings | None = None) -> None:
+        defaults = settings or ServiceSettings()
+        self.issuer = defaults.jwt_issuer
+        self.audience = defaults.jwt_audience
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+        self._private = ec.generate_private_key(ec.SECP256R1())
+
+    async def get_key(self, kid: str) -> Any:
+        """KeySource: the public key of our kid."""
+        if kid != self.kid:
+            raise InvalidToken("unknown key id")
+        return self._private.public_key()
+
+    def issue(
+        self,
+        citizen_id: uuid.UUID | None = None,
+        *,
+        roles: list[str] | None = None,
+        department: str | None = None,
+        ttl: timedelta = timedelta(minutes=15),
+    ) -> str:
+        """A token for ``citizen_id`` (a new one when omitted) with ``roles`` (citizen by default)."""
+        now = datetime.now(UTC)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(citizen_id or uuid.uuid4()),
+            "iat": now,
+            "exp": now + ttl,
+            "jti": str(uuid.uuid4()),
+            "typ": "access",
+            "roles": roles or ["citizen"],
+            "sid": str(uuid.uuid4()),
+        }
+        if department:
+            claims["dept"] = department
+        return jwt.encode(claims, self._private, algorithm="ES256", headers={"kid": self.kid})
+
+    def headers(self, citizen_id: uuid.UUID | None = None, **kwargs: Any) -> dict[str, str]:
+        """``Authorization`` header with a fresh token."""
+        return {"Authorization": f"Bearer {self.issue(citizen_id, **kwargs)}"}
