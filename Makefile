@@ -7,13 +7,14 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint format typecheck pytest sync clean docs bench
+.PHONY: help run test lint format typecheck pytest sync clean docs bench k8s-validate
 
 help:
 	@echo "make run        start PostgreSQL, NATS, Caddy (:8000) and every service (Ctrl-C stops all)"
 	@echo "make test       lint (ruff), type-check (mypy --strict) and run every test (pytest)"
 	@echo "make docs       regenerate docs/openapi/*.json and docs/events/asyncapi.json"
 	@echo "make bench      measure and write docs/BENCHMARKS.md"
+	@echo "make k8s-validate  render k8s/ overlays with kustomize and validate them offline"
 	@echo "make lint | typecheck | pytest | format | clean"
 
 $(UV):
@@ -47,6 +48,9 @@ pytest: sync
 
 docs: sync
 	$(RUN) python docs/generate.py
+
+k8s-validate: sync
+	$(RUN) pytest tests/k8s -q
 
 bench: sync
 	$(RUN) python tests/bench/bench_foundation.py

@@ -1,0 +1,1068 @@
+"""The Kubernetes manifests (k8s/) and the service images (*/Dockerfile), checked offline.
+
+Each overlay is rendered with kustomize (``kubectl kustomize`` when kubectl is on PATH,
+otherwise a pinned kustomize built once with ``go install`` into ``.cache/bin``), validated
+against the Kubernetes 1.31 schemas with ``kubernetes-validate --strict``, the CloudNativePG
+resources against a schema of the CRD fields we use, and then held to the platform's policy:
+probes, resources, non-root, HPA/PDB/NetworkPolicy per API, routes, database locale, secrets.
+
+``K8S_RENDERER=kubectl|kustomize`` forces one renderer. When neither kubectl nor Go is available
+the tests fail: manifests that were never rendered are not "passing".
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import importlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]  # installed with kubernetes-validate
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+Manifest = dict[str, Any]
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+OVERLAYS = ("dev", "prod")
+NAMESPACE = "democracy"
+#: The Kubernetes version the manifests must be valid for.
+KUBERNETES_VERSION = "1.31.0"
+#: The kustomize built when kubectl is missing: the one kubectl 1.32 embeds.
+KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
+KUSTOMIZE_VERSION = "v5.5.0"
+
+#: service -> its environment-variable prefix (README "Configuration").
+SERVICES = {
+    "identity-svc": "IDENTITY",
+    "proposal-svc": "PROPOSAL",
+    "vote-svc": "VOTE",
+    "ledger-svc": "LEDGER",
+    "notify-svc": "NOTIFY",
+}
+#: ARCHITECTURE.md "HTTP entry points": path -> service.
+ROUTES = {
+    "/v1/identity": "identity-svc",
+    "/.well-known/jwks.json": "identity-svc",
+    "/v1/proposals": "proposal-svc",
+    "/v1/forums": "proposal-svc",
+    "/v1/votes": "vote-svc",
+    "/v1/ledger": "ledger-svc",
+    "/v1/notifications": "notify-svc",
+}
+#: The uid/gid of the images (*/Dockerfile USER) and of the pods' securityContext.
+APP_UID = 10001
+API_PORT = 8000
+PG_CLUSTER = "democracy-pg"
+NATS_LABELS = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/component": "nats"}
+INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
+PART_OF = {"app.kubernetes.io/part-of": "democracy-platform"}
+#: Secrets the prod overlay expects to exist (created outside git, see docs/kubernetes.md).
+EXTERNAL_SECRETS = {
+    **{f"{svc}-db-credentials": ("username", "password") for svc in SERVICES},
+    "identity-svc-secrets": (
+        "IDENTITY_CI_PEPPER",
+        "IDENTITY_DI_PEPPER",
+        "IDENTITY_KEY_ENCRYPTION_KEY",
+    ),
+    "democracy-tls": ("tls.crt", "tls.key"),
+}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _go_kustomize() -> list[str]:
+    """A pinned kustomize, built from the Go module proxy once and cached under .cache/bin."""
+    gobin = ROOT / ".cache" / "bin" / f"kustomize-{KUSTOMIZE_VERSION}"
+    binary = gobin / "kustomize"
+    if not binary.is_file():
+        go = shutil.which("go")
+        if go is None:
+            pytest.fail(
+                "cannot render k8s/: neither kubectl nor go is on PATH. Install kubectl "
+                f"(which has `kubectl kustomize`) or Go, which builds {KUSTOMIZE_MODULE}@"
+                f"{KUSTOMIZE_VERSION} into {gobin}"
+            )
+        proc = subprocess.run(
+            [go, "install", f"{KUSTOMIZE_MODULE}@{KUSTOMIZE_VERSION}"],
+            env={**os.environ, "GOBIN": str(gobin)},
+            capture_output=True,
+            text=True,
+            timeout=280,
+            check=False,
+        )
+        if proc.returncode != 0 or not binary.is_file():
+            pytest.fail(f"go install {KUSTOMIZE_MODULE}@{KUSTOMIZE_VERSION} failed:\n{proc.stderr}")
+    return [str(binary), "build"]
+
+
+@functools.cache
+def _renderer() -> tuple[str, ...]:
+    choice = os.environ.get("K8S_RENDERER", "")
+    if choice not in ("", "kubectl", "kustomize"):
+        pytest.fail(f"K8S_RENDERER must be kubectl or kustomize, not {choice!r}")
+    kubectl = shutil.which("kubectl")
+    if choice == "kubectl" and kubectl is None:
+        pytest.fail("K8S_RENDERER=kubectl but kubectl is not on PATH")
+    if kubectl is not None and choice != "kustomize":
+        return (kubectl, "kustomize")
+    return tuple(_go_kustomize())
+
+
+@functools.cache
+def rendered(overlay: str) -> str:
+    """The overlay's manifests as kustomize prints them (one multi-document YAML)."""
+    command = [*_renderer(), str(K8S / "overlays" / overlay)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed:\n{proc.stderr}")
+    return proc.stdout
+
+
+@functools.cache
+def _documents(overlay: str) -> tuple[Manifest, ...]:
+    return tuple(doc for doc in yaml.safe_load_all(rendered(overlay)) if doc)
+
+
+def manifests(overlay: str, kind: str | None = None) -> list[Manifest]:
+    return [doc for doc in _documents(overlay) if kind is None or doc["kind"] == kind]
+
+
+def find(overlay: str, kind: str, name: str) -> Manifest:
+    matches = [doc for doc in manifests(overlay, kind) if doc["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{overlay}: expected one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+def labels_of(doc: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = doc["metadata"].get("labels", {})
+    return labels
+
+
+def pod_spec(workload: Manifest) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(workload: Manifest) -> list[dict[str, Any]]:
+    spec = pod_spec(workload)
+    found: list[dict[str, Any]] = [*spec.get("initContainers", []), *spec["containers"]]
+    return found
+
+
+def workloads(overlay: str) -> list[Manifest]:
+    return [*manifests(overlay, "Deployment"), *manifests(overlay, "Job")]
+
+
+def api_deployment(overlay: str, service: str) -> Manifest:
+    matches = [
+        doc
+        for doc in manifests(overlay, "Deployment")
+        if labels_of(doc).get("app.kubernetes.io/name") == service
+        and labels_of(doc).get("app.kubernetes.io/component") == "api"
+    ]
+    assert len(matches) == 1, f"{overlay}: expected one API Deployment of {service}"
+    return matches[0]
+
+
+def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and matchExpressions)."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def pod_labels(workload: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def container_env(overlay: str, container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment as the kubelet builds it: envFrom ConfigMaps/Secrets, then
+    env (with $(VAR) expanded). Secret values are decoded when the Secret is rendered."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(find(overlay, "ConfigMap", source["configMapRef"]["name"])["data"])
+        elif "secretRef" in source:
+            name = source["secretRef"]["name"]
+            secrets = [s for s in manifests(overlay, "Secret") if s["metadata"]["name"] == name]
+            for secret in secrets:
+                env.update({k: base64.b64decode(v).decode() for k, v in secret["data"].items()})
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), var["value"]
+            )
+        else:
+            ref = var["valueFrom"].get("secretKeyRef") or var["valueFrom"].get("configMapKeyRef")
+            env[var["name"]] = f"<{ref['name']}/{ref['key']}>"
+            secrets = [
+                s for s in manifests(overlay, "Secret") if s["metadata"]["name"] == ref["name"]
+            ]
+            for secret in secrets:
+                env[var["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+    return env
+
+
+def secret_references(workload: Manifest) -> set[tuple[str, str | None]]:
+    """(secret name, key or None for a whole-Secret envFrom) used by the workload."""
+    refs: set[tuple[str, str | None]] = set()
+    for container in containers(workload):
+        for source in container.get("envFrom", []):
+            if "secretRef" in source:
+                refs.add((source["secretRef"]["name"], None))
+        for var in container.get("env", []):
+            ref = var.get("valueFrom", {}).get("secretKeyRef")
+            if ref is not None:
+                refs.add((ref["name"], ref["key"]))
+    for volume in pod_spec(workload).get("volumes", []):
+        if "secret" in volume:
+            refs.add((volume["secret"]["secretName"], None))
+    return refs
+
+
+# --------------------------------------------------------------------------- schema validation
+
+
+def test_kubernetes_validate_rejects_what_it_should() -> None:
+    """The validator itself works in strict mode (a broken setup must not pass everything)."""
+    bad = yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "x"},
+            "spec": {"ports": [{"port": 80}], "selectr": {"a": "b"}},
+        }
+    )
+    proc = _kubernetes_validate(bad)
+    assert proc.returncode != 0, proc.stdout
+
+
+def _kubernetes_validate(text: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION, "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+#: Custom resources: kubernetes-validate has no schema for them (it only warns), so they are
+#: checked against CNPG_SCHEMAS below instead.
+CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster"), ("postgresql.cnpg.io/v1", "Database")}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_is_valid_kubernetes(overlay: str) -> None:
+    proc = _kubernetes_validate(rendered(overlay))
+    lines = proc.stdout.splitlines()
+    errors = [line for line in lines if not line.startswith(("INFO", "WARN"))]
+    assert not errors, "\n".join(errors)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    passed = {m.group(1) for line in lines if (m := re.search(r"for resource (\S+) ", line))}
+    for doc in manifests(overlay):
+        ident = f"{doc['kind'].lower()}/{doc['metadata']['name']}"
+        if (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS:
+            continue
+        # A built-in kind with a mistyped apiVersion would only get a WARN: insist on a pass.
+        warnings = "\n".join(line for line in lines if line.startswith("WARN"))
+        assert ident in passed, f"{ident} ({doc['apiVersion']}) was not validated:\n{warnings}"
+
+
+def _strict(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "additionalProperties": False, **extra}
+
+
+_STR: dict[str, Any] = {"type": "string"}
+_BOOL: dict[str, Any] = {"type": "boolean"}
+_INT: dict[str, Any] = {"type": "integer"}
+_OBJ: dict[str, Any] = {"type": "object"}
+_ARR: dict[str, Any] = {"type": "array"}
+_STRS: dict[str, Any] = {"type": "array", "items": _STR}
+_QUANTITY: dict[str, Any] = {"type": ["string", "integer", "number"]}
+_RESOURCES = _strict(
+    {
+        "requests": {"type": "object", "additionalProperties": _QUANTITY},
+        "limits": {"type": "object", "additionalProperties": _QUANTITY},
+        "claims": _ARR,
+    }
+)
+_SECRET_REF = _strict({"name": _STR}, required=["name"])
+_METADATA = {"type": "object", "properties": {"name": _STR}, "required": ["name"]}
+
+#: Other documented Cluster spec fields (any value; we do not set them yet).
+_OTHER_CLUSTER_FIELDS = (
+    "backup",
+    "certificates",
+    "description",
+    "enablePDB",
+    "env",
+    "envFrom",
+    "ephemeralVolumeSource",
+    "ephemeralVolumesSizeLimit",
+    "externalClusters",
+    "failoverDelay",
+    "imageCatalogRef",
+    "imagePullPolicy",
+    "imagePullSecrets",
+    "inheritedMetadata",
+    "livenessProbeTimeout",
+    "logLevel",
+    "maxSyncReplicas",
+    "minSyncReplicas",
+    "monitoring",
+    "nodeMaintenanceWindow",
+    "plugins",
+    "podSecurityContext",
+    "podSelectorRefs",
+    "postgresGID",
+    "postgresUID",
+    "primaryLease",
+    "primaryUpdateMethod",
+    "priorityClassName",
+    "probes",
+    "projectedVolumeTemplate",
+    "replica",
+    "replicationSlots",
+    "schedulerName",
+    "seccompProfile",
+    "securityContext",
+    "serviceAccountName",
+    "serviceAccountTemplate",
+    "smartShutdownTimeout",
+    "startDelay",
+    "stopDelay",
+    "superuserSecret",
+    "switchoverDelay",
+    "tablespaces",
+    "topologySpreadConstraints",
+    "walStorage",
+)
+
+#: The parts of the CloudNativePG v1 CRDs we use (field names and types from
+#: config/crd/bases/postgresql.cnpg.io_{clusters,databases}.yaml of CNPG 1.30). Objects we set
+#: are closed (a misspelt field fails); the rest of the spec may hold any documented field.
+CNPG_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Cluster": {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "metadata": _METADATA,
+            "spec": _strict(
+                {
+                    **{field: {} for field in _OTHER_CLUSTER_FIELDS},
+                    "instances": {"type": "integer", "minimum": 1},
+                    "imageName": _STR,
+                    "primaryUpdateStrategy": {"enum": ["unsupervised", "supervised"]},
+                    "enableSuperuserAccess": _BOOL,
+                    "storage": _strict(
+                        {
+                            "size": _STR,
+                            "storageClass": _STR,
+                            "resizeInUseVolumes": _BOOL,
+                            "pvcTemplate": _OBJ,
+                        }
+                    ),
+                    "resources": _RESOURCES,
+                    "affinity": _strict(
+                        {
+                            "enablePodAntiAffinity": _BOOL,
+                            "topologyKey": _STR,
+                            "podAntiAffinityType": {"enum": ["preferred", "required"]},
+                            "nodeSelector": {"type": "object", "additionalProperties": _STR},
+                            "nodeAffinity": _OBJ,
+                            "tolerations": _ARR,
+                            "additionalPodAffinity": _OBJ,
+                            "additionalPodAntiAffinity": _OBJ,
+                        }
+                    ),
+                    "postgresql": _strict(
+                        {
+                            # CNPG takes every parameter value as a string.
+                            "parameters": {"type": "object", "additionalProperties": _STR},
+                            "pg_hba": _STRS,
+                            "pg_ident": _STRS,
+                            "shared_preload_libraries": _STRS,
+                            "enableAlterSystem": _BOOL,
+                            "extensions": _ARR,
+                            "ldap": _OBJ,
+                            "promotionTimeout": _INT,
+                            "syncReplicaElectionConstraint": _OBJ,
+                            "synchronous": _OBJ,
+                        }
+                    ),
+                    "bootstrap": _strict(
+                        {
+                            "initdb": _strict(
+                                {
+                                    "database": _STR,
+                                    "owner": _STR,
+                                    "secret": _SECRET_REF,
+                                    "encoding": _STR,
+                                    "localeCType": _STR,
+                                    "localeCollate": _STR,
+                                    "locale": _STR,
+                                    "localeProvider": _STR,
+                                    "icuLocale": _STR,
+                                    "icuRules": _STR,
+                                    "builtinLocale": _STR,
+                                    "dataChecksums": _BOOL,
+                                    "walSegmentSize": _INT,
+                                    "options": _STRS,
+                                    "postInitSQL": _STRS,
+                                    "postInitApplicationSQL": _STRS,
+                                    "postInitTemplateSQL": _STRS,
+                                    "postInitSQLRefs": _OBJ,
+                                    "postInitApplicationSQLRefs": _OBJ,
+                                    "postInitTemplateSQLRefs": _OBJ,
+                                    "import": _OBJ,
+                                }
+                            ),
+                            "recovery": _OBJ,
+                            "pg_basebackup": _OBJ,
+                        }
+                    ),
+                    "managed": _strict(
+                        {
+                            "roles": {
+                                "type": "array",
+                                "items": _strict(
+                                    {
+                                        "name": _STR,
+                                        "ensure": {"enum": ["present", "absent"]},
+                                        "login": _BOOL,
+                                        "passwordSecret": _SECRET_REF,
+                                        "disablePassword": _BOOL,
+                                        "comment": _STR,
+                                        "connectionLimit": _INT,
+                                        "createdb": _BOOL,
+                                        "createrole": _BOOL,
+                                        "superuser": _BOOL,
+                                        "replication": _BOOL,
+                                        "bypassrls": _BOOL,
+                                        "inherit": _BOOL,
+                                        "inRoles": _STRS,
+                                        "validUntil": _STR,
+                                    },
+                                    required=["name"],
+                                ),
+                            },
+                            "services": _OBJ,
+                        }
+                    ),
+                },
+                required=["instances"],
+            ),
+        },
+    },
+    "Database": {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "metadata": _METADATA,
+            "spec": _strict(
+                {
+                    "cluster": _SECRET_REF,
+                    "name": _STR,
+                    "owner": _STR,
+                    "ensure": {"enum": ["present", "absent"]},
+                    "databaseReclaimPolicy": {"enum": ["delete", "retain"]},
+                    "encoding": _STR,
+                    "localeCType": _STR,
+                    "localeCollate": _STR,
+                    "locale": _STR,
+                    "localeProvider": _STR,
+                    "icuLocale": _STR,
+                    "icuRules": _STR,
+                    "builtinLocale": _STR,
+                    "collationVersion": _STR,
+                    "template": _STR,
+                    "tablespace": _STR,
+                    "allowConnections": _BOOL,
+                    "connectionLimit": _INT,
+                    "isTemplate": _BOOL,
+                    "extensions": {
+                        "type": "array",
+                        "items": _strict(
+                            {
+                                "name": _STR,
+                                "ensure": {"enum": ["present", "absent"]},
+                                "schema": _STR,
+                                "version": _STR,
+                            },
+                            required=["name"],
+                        ),
+                    },
+                    "schemas": _ARR,
+                    "fdws": _ARR,
+                    "servers": _ARR,
+                },
+                required=["cluster", "name", "owner"],
+            ),
+        },
+    },
+}
+
+
+def test_cnpg_schema_catches_typos() -> None:
+    cluster = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "x"},
+        "spec": {"instances": 1, "bootstrap": {"initdb": {"localeCtype": "C.UTF-8"}}},
+    }
+    assert list(jsonschema.Draft202012Validator(CNPG_SCHEMAS["Cluster"]).iter_errors(cluster))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_custom_resources_match_their_crd_schema(overlay: str) -> None:
+    # Built-in API groups have no dot (apps, batch, ...) or end in .k8s.io (networking.k8s.io).
+    custom = [
+        doc
+        for doc in manifests(overlay)
+        if "." in (group := doc["apiVersion"].rpartition("/")[0]) and not group.endswith(".k8s.io")
+    ]
+    assert custom, "expected the CloudNativePG resources"
+    for doc in custom:
+        assert (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS, f"no schema for {doc['kind']}"
+        validator = jsonschema.Draft202012Validator(CNPG_SCHEMAS[doc["kind"]])
+        errors = [
+            f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(doc)
+        ]
+        assert not errors, f"{doc['kind']}/{doc['metadata']['name']}: {errors}"
+
+
+# --------------------------------------------------------------------------- policy
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_is_in_the_platform_namespace(overlay: str) -> None:
+    namespaced = [doc for doc in manifests(overlay) if doc["kind"] != "Namespace"]
+    assert {doc["metadata"].get("namespace") for doc in namespaced} == {NAMESPACE}
+    assert [ns["metadata"]["name"] for ns in manifests(overlay, "Namespace")] == [NAMESPACE]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_is_hardened_and_bounded(overlay: str) -> None:
+    for workload in workloads(overlay):
+        name = f"{workload['kind']}/{workload['metadata']['name']}"
+        spec = pod_spec(workload)
+        pod_sc = spec.get("securityContext", {})
+        assert pod_sc.get("runAsNonRoot") is True, name
+        assert pod_sc.get("runAsUser") == APP_UID, name
+        assert pod_sc.get("runAsGroup") == APP_UID, name
+        assert pod_sc.get("seccompProfile") == {"type": "RuntimeDefault"}, name
+        assert spec.get("automountServiceAccountToken") is False, name
+        assert not spec.get("hostNetwork"), name
+        assert not spec.get("hostPID"), name
+        tmp_volumes = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+        for container in containers(workload):
+            where = f"{name} container {container['name']}"
+            sc = container.get("securityContext", {})
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("privileged") in (None, False), where
+            assert sc.get("capabilities") == {"drop": ["ALL"]}, where
+            assert sc.get("runAsNonRoot", True) is True, where
+            # Read-only root: /tmp is a (bounded) emptyDir.
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            assert mounts.get("/tmp") in tmp_volumes, where
+            resources = container.get("resources", {})
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(bound, {})), f"{where}: {bound}"
+            if workload["kind"] == "Deployment":
+                assert "livenessProbe" in container, f"{where}: livenessProbe"
+                assert "readinessProbe" in container, f"{where}: readinessProbe"
+
+
+def _cli_subcommands(service: str) -> set[str]:
+    """The subcommands the service's console script really has (from its argparse help)."""
+    module = importlib.import_module(f"{service.removesuffix('-svc')}_svc.cli")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        module.main(["--help"])
+    match = re.search(r"\{([\w,-]+)\}", out.getvalue())
+    assert match, out.getvalue()
+    return set(match.group(1).split(","))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workloads_run_their_own_image_and_existing_commands(overlay: str) -> None:
+    """APIs run the image's CMD (uvicorn); every other container runs `<svc> <subcommand>` of
+    its own image, with a subcommand the service's CLI has."""
+    subcommands = {service: _cli_subcommands(service) for service in SERVICES}
+    jobs: set[str] = set()
+    for workload in workloads(overlay):
+        service = labels_of(workload)["app.kubernetes.io/name"]
+        component = labels_of(workload)["app.kubernetes.io/component"]
+        assert service in SERVICES
+        for container in containers(workload):
+            image = container["image"]
+            assert re.search(rf"(^|/){service}[:@]", image), f"{service} runs {image}"
+            command = [*container.get("command", []), *container.get("args", [])]
+            if component == "api":
+                assert command == [], f"{service} API must run the image's uvicorn CMD"
+                continue
+            assert command[0] == service, command
+            assert command[1] in subcommands[service], f"{service} has no {command[1]}"
+            if component == "migration":
+                assert workload["kind"] == "Job"
+                assert command == [service, "migrate"]
+                jobs.add(service)
+            else:
+                assert component == "worker", command
+                assert workload["kind"] == "Deployment", command
+    assert jobs == set(SERVICES), "every service has its migration Job"
+    relay = find(overlay, "Deployment", "identity-svc-relay")
+    assert containers(relay)[0]["command"] == ["identity-svc", "relay"]
+    assert relay["spec"]["replicas"] == 1, "one relay keeps the stream in outbox order"
+    assert relay["spec"]["strategy"]["type"] == "Recreate"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_api_has_service_probes_hpa_pdb_and_network_policy(
+    overlay: str, service: str
+) -> None:
+    deployment = api_deployment(overlay, service)
+    labels = pod_labels(deployment)
+    (container,) = containers(deployment)
+    assert {"name": "http", "containerPort": API_PORT, "protocol": "TCP"} in container["ports"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+
+    (svc,) = [s for s in manifests(overlay, "Service") if s["metadata"]["name"] == service]
+    assert selector_matches({"matchLabels": svc["spec"]["selector"]}, labels)
+    assert {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"} in svc["spec"][
+        "ports"
+    ]
+
+    hpas = [
+        h
+        for h in manifests(overlay, "HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]
+        == {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]}
+    ]
+    assert len(hpas) == 1, f"{service}: one HPA"
+    assert hpas[0]["apiVersion"] == "autoscaling/v2"
+    assert 1 <= hpas[0]["spec"]["minReplicas"] <= hpas[0]["spec"]["maxReplicas"]
+
+    pdbs = [
+        p
+        for p in manifests(overlay, "PodDisruptionBudget")
+        if selector_matches(p["spec"]["selector"], labels)
+    ]
+    assert len(pdbs) == 1, f"{service}: one PDB"
+
+    policies = [
+        n
+        for n in manifests(overlay, "NetworkPolicy")
+        if selector_matches(n["spec"]["podSelector"], labels)
+    ]
+    assert len(policies) == 1, f"{service}: one NetworkPolicy"
+    assert set(policies[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+
+
+def _peer_admits(peer: dict[str, Any], labels: dict[str, str], namespace: str) -> bool:
+    """Whether a NetworkPolicy peer admits a pod with ``labels`` in ``namespace``."""
+    if "ipBlock" in peer:
+        return True
+    if "namespaceSelector" in peer:
+        ns_labels = {"kubernetes.io/metadata.name": namespace}
+        if not selector_matches(peer["namespaceSelector"], ns_labels):
+            return False
+    elif namespace != NAMESPACE:
+        return False
+    return selector_matches(peer.get("podSelector", {}), labels)
+
+
+def _port_allowed(rule: dict[str, Any], port: int | str, protocol: str = "TCP") -> bool:
+    ports = rule.get("ports")
+    if not ports:
+        return True
+    return any(p.get("port") == port and p.get("protocol", "TCP") == protocol for p in ports)
+
+
+def _allows(
+    rules: list[dict[str, Any]],
+    direction: str,
+    labels: dict[str, str],
+    namespace: str,
+    port: int | str,
+    protocol: str = "TCP",
+) -> bool:
+    for rule in rules:
+        peers = rule.get(direction)
+        if not _port_allowed(rule, port, protocol):
+            continue
+        if not peers or any(_peer_admits(p, labels, namespace) for p in peers):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_network_policy_allows_exactly_what_the_service_needs(overlay: str, service: str) -> None:
+    (policy,) = [n for n in manifests(overlay, "NetworkPolicy") if n["metadata"]["name"] == service]
+    spec = policy["spec"]
+    ingress, egress = spec["ingress"], spec["egress"]
+    controller = {"app.kubernetes.io/name": "ingress-nginx"}
+    platform_pod = {**PART_OF, "app.kubernetes.io/name": "vote-svc"}
+    stranger = {"app": "something-else"}
+
+    # Every pod of the service is covered: API, worker, migration Job.
+    for workload in workloads(overlay):
+        if labels_of(workload)["app.kubernetes.io/name"] == service:
+            assert selector_matches(spec["podSelector"], pod_labels(workload))
+
+    # In: only from the ingress controller's namespace and the platform's own pods, to http.
+    assert all(rule.get("from") for rule in ingress), "an ingress rule without `from` admits all"
+    assert all("ipBlock" not in peer for rule in ingress for peer in rule["from"])
+    assert _allows(ingress, "from", controller, INGRESS_CONTROLLER_NAMESPACE, "http")
+    assert _allows(ingress, "from", platform_pod, NAMESPACE, "http")
+    assert not _allows(ingress, "from", stranger, "default", "http")
+    assert not _allows(ingress, "from", stranger, NAMESPACE, "http")
+    assert not _allows(ingress, "from", controller, INGRESS_CONTROLLER_NAMESPACE, 5432)
+
+    # Out: DNS, its database, NATS (and identity-svc's JWKS); nothing else.
+    assert _allows(egress, "to", {}, "kube-system", 53, "UDP")
+    assert _allows(egress, "to", {}, "kube-system", 53, "TCP")
+    assert _allows(egress, "to", {"cnpg.io/cluster": PG_CLUSTER}, NAMESPACE, 5432)
+    assert _allows(egress, "to", NATS_LABELS, NAMESPACE, 4222)
+    identity_api = pod_labels(api_deployment(overlay, "identity-svc"))
+    assert _allows(egress, "to", identity_api, NAMESPACE, API_PORT) == (service != "identity-svc")
+    assert not _allows(egress, "to", stranger, "default", 443)
+    assert not _allows(egress, "to", stranger, NAMESPACE, 5432)
+    for rule in egress:
+        assert rule.get("ports"), "every egress rule names its ports"
+        if not rule.get("to"):
+            assert {p["port"] for p in rule["ports"]} == {53}, "only DNS may go anywhere"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_identity_jwks_is_reachable_from_every_other_service(overlay: str) -> None:
+    (policy,) = [
+        n for n in manifests(overlay, "NetworkPolicy") if n["metadata"]["name"] == "identity-svc"
+    ]
+    for service in SERVICES:
+        labels = pod_labels(api_deployment(overlay, service))
+        assert _allows(policy["spec"]["ingress"], "from", labels, NAMESPACE, "http"), service
+        env = container_env(overlay, containers(api_deployment(overlay, service))[0])
+        assert env[f"{SERVICES[service]}_JWKS_URL"] == "http://identity-svc/.well-known/jwks.json"
+
+
+def _caddy_routes() -> dict[str, str]:
+    """Path prefix -> service, from the local runtime's Caddyfile (the same routes)."""
+    text = (ROOT / "deploy" / "local" / "Caddyfile").read_text()
+    routes: dict[str, str] = {}
+    for name, paths in re.findall(r"^\s*@(\w+) path (.+)$", text, flags=re.M):
+        for path in paths.split():
+            routes[path.removesuffix("/*")] = f"{name}-svc"
+    return routes
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_routes_every_prefix_to_its_service(overlay: str) -> None:
+    assert _caddy_routes() == ROUTES, "k8s/base/ingress.yaml and deploy/local/Caddyfile differ"
+    (ingress,) = manifests(overlay, "Ingress")
+    paths = {p["path"]: p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    assert set(paths) == set(ROUTES)
+    for prefix, service in ROUTES.items():
+        path = paths[prefix]
+        assert path["pathType"] == ("Exact" if prefix.endswith(".json") else "Prefix"), prefix
+        assert path["backend"]["service"] == {"name": service, "port": {"name": "http"}}, prefix
+        find(overlay, "Service", service)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_is_configured_through_its_prefix(overlay: str) -> None:
+    expected_env = {"dev": "dev", "prod": "production"}[overlay]
+    for service, prefix in SERVICES.items():
+        for workload in workloads(overlay):
+            if labels_of(workload)["app.kubernetes.io/name"] != service:
+                continue
+            (container,) = containers(workload)
+            refs = [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s]
+            (config,) = [find(overlay, "ConfigMap", name) for name in refs]
+            assert all(key.startswith(f"{prefix}_") for key in config["data"]), config["data"]
+            env = container_env(overlay, container)
+            assert env[f"{prefix}_ENVIRONMENT"] == expected_env
+            assert env[f"{prefix}_NATS_URL"] == "nats://nats:4222"
+            # Composed from the Secret the CNPG role's password comes from (in prod the Secret
+            # is external, so the credentials show as <secret/key>).
+            db = service.removesuffix("-svc")
+            user = db if overlay == "dev" else f"<{service}-db-credentials/username>"
+            password = r"dev-only-\S+" if overlay == "dev" else r"<\S+/password>"
+            url = env[f"{prefix}_DATABASE_URL"]
+            assert re.fullmatch(
+                rf"postgresql\+asyncpg://{re.escape(user)}:{password}@{PG_CLUSTER}-rw:5432/{db}",
+                url,
+            ), url
+            if service == "identity-svc":
+                # The peppers and the key-encryption key (dev: a generated, hash-suffixed name).
+                assert any(
+                    re.fullmatch(r"identity-svc-secrets(-\w+)?", name) and key is None
+                    for name, key in secret_references(workload)
+                )
+                if overlay == "dev":
+                    assert {"IDENTITY_CI_PEPPER", "IDENTITY_KEY_ENCRYPTION_KEY"} <= set(env)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_postgres_cluster_has_hangul_capable_locale_and_a_database_per_service(
+    overlay: str,
+) -> None:
+    (cluster,) = manifests(overlay, "Cluster")
+    spec = cluster["spec"]
+    assert cluster["metadata"]["name"] == PG_CLUSTER
+    assert spec["instances"] == {"dev": 1, "prod": 3}[overlay]
+    image_tag = spec["imageName"].rsplit(":", 1)[1]
+    assert re.match(r"\d+\.\d+", image_tag), "PostgreSQL image pinned to a minor release"
+    initdb = spec["bootstrap"]["initdb"]
+    assert initdb["encoding"] == "UTF8"
+    # pg_trgm sees no Hangul under CNPG's default LC_CTYPE "C" (docs/kubernetes.md).
+    assert initdb["localeCType"] == "C.UTF-8"
+    assert initdb["localeCollate"] == "C.UTF-8"
+    assert "CREATE EXTENSION IF NOT EXISTS pg_trgm" in initdb["postInitApplicationSQL"]
+
+    owners = {initdb["database"]: initdb["owner"]}
+    role_secrets = {initdb["owner"]: initdb["secret"]["name"]}
+    for role in spec["managed"]["roles"]:
+        assert role["login"] is True
+        assert role.get("ensure", "present") == "present"
+        role_secrets[role["name"]] = role["passwordSecret"]["name"]
+    for database in manifests(overlay, "Database"):
+        db = database["spec"]
+        assert db["cluster"] == {"name": PG_CLUSTER}
+        assert (db["encoding"], db["localeCType"], db["localeCollate"]) == (
+            "UTF8",
+            "C.UTF-8",
+            "C.UTF-8",
+        )
+        assert db["databaseReclaimPolicy"] == "retain"
+        assert db["name"] not in owners, f"database {db['name']} twice"
+        owners[db["name"]] = db["owner"]
+    # One database per service, owned by the service's role, whose password Secret the service
+    # itself uses for its DATABASE_URL.
+    assert owners == {s.removesuffix("-svc"): s.removesuffix("-svc") for s in SERVICES}
+    for service in SERVICES:
+        role = service.removesuffix("-svc")
+        assert role_secrets[role] == f"{service}-db-credentials"
+        refs = secret_references(api_deployment(overlay, service))
+        assert {
+            (f"{service}-db-credentials", "username"),
+            (f"{service}-db-credentials", "password"),
+        } <= refs
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_deploy_phases_of_the_docs_select_the_right_objects(overlay: str) -> None:
+    """docs/kubernetes.md "Deploying" applies by `app.kubernetes.io/component`: first
+    everything but api/worker/migration, then the migration Jobs, then the rest."""
+    phase: dict[str, set[str]] = {"first": set(), "migration": set(), "last": set()}
+    for doc in manifests(overlay):
+        component = labels_of(doc).get("app.kubernetes.io/component")
+        step = {"migration": "migration", "api": "last", "worker": "last"}.get(component or "")
+        phase[step or "first"].add(doc["kind"])
+    assert phase["migration"] == {"Job"}
+    assert phase["last"] == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
+    assert {"Namespace", "ConfigMap", "Cluster", "Database", "NetworkPolicy", "Ingress"} <= phase[
+        "first"
+    ]
+    assert not phase["first"] & {"Deployment", "Job"}
+    assert ("Secret" in phase["first"]) == (overlay == "dev")
+
+
+def test_prod_is_production() -> None:
+    text = rendered("prod")
+    for service in SERVICES:
+        deployment = api_deployment("prod", service)
+        assert deployment["spec"]["replicas"] >= 2, service
+    for hpa in manifests("prod", "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["minReplicas"] >= 2, hpa["metadata"]["name"]
+    for pdb in manifests("prod", "PodDisruptionBudget"):
+        assert pdb["spec"].get("minAvailable") == 1, pdb["metadata"]["name"]
+    for workload in workloads("prod"):
+        for container in containers(workload):
+            image = container["image"]
+            tag = image.rsplit("/", 1)[-1].partition(":")[2]
+            assert "@sha256:" in image or (tag and tag not in ("latest", "dev")), image
+    # No Secret is rendered: prod references Secrets created outside git, and no dev value
+    # (nor the dev defaults the services refuse in production) appears anywhere.
+    assert manifests("prod", "Secret") == []
+    assert "dev-only" not in text
+    assert "SANDBOX" not in text
+    (ingress,) = manifests("prod", "Ingress")
+    assert ingress["spec"]["tls"]
+    assert all(r.get("host") for r in ingress["spec"]["rules"])
+
+
+def test_prod_references_only_documented_external_secrets() -> None:
+    docs = (ROOT / "docs" / "kubernetes.md").read_text()
+    used: set[tuple[str, str | None]] = set()
+    for workload in workloads("prod"):
+        used |= secret_references(workload)
+    (cluster,) = manifests("prod", "Cluster")
+    used.add((cluster["spec"]["bootstrap"]["initdb"]["secret"]["name"], None))
+    used |= {(r["passwordSecret"]["name"], None) for r in cluster["spec"]["managed"]["roles"]}
+    used |= {(t["secretName"], None) for t in manifests("prod", "Ingress")[0]["spec"]["tls"]}
+    for name, key in used:
+        assert name in EXTERNAL_SECRETS, f"undocumented Secret {name}"
+        assert key is None or key in EXTERNAL_SECRETS[name], f"{name} has no key {key}"
+    assert {name for name, _ in used} == set(EXTERNAL_SECRETS)
+    for name, keys in EXTERNAL_SECRETS.items():
+        assert f"`{name}`" in docs, f"docs/kubernetes.md does not explain Secret {name}"
+        for key in keys:
+            assert f"`{key}`" in docs, f"docs/kubernetes.md does not name key {key} of {name}"
+
+
+def test_dev_is_small_and_its_secrets_are_obviously_fake() -> None:
+    for deployment in manifests("dev", "Deployment"):
+        assert deployment["spec"]["replicas"] == 1, deployment["metadata"]["name"]
+    for pdb in manifests("dev", "PodDisruptionBudget"):
+        assert "minAvailable" not in pdb["spec"], "one replica + minAvailable 1 blocks drains"
+    secrets = {s["metadata"]["name"]: s for s in manifests("dev", "Secret")}
+    for workload in workloads("dev"):
+        for name, key in secret_references(workload):
+            assert name in secrets, f"{name} is not generated in dev"
+            assert key is None or key in secrets[name]["data"], f"{name} has no {key}"
+    for secret in secrets.values():
+        values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        for key, value in values.items():
+            if key == "username":
+                continue
+            if key == "IDENTITY_KEY_ENCRYPTION_KEY":
+                raw = base64.b64decode(value)
+                assert len(raw) == 32, "base64 of exactly 32 bytes"
+                value = raw.decode()
+            assert value.startswith("dev-only-"), f"{secret['metadata']['name']}/{key}"
+    (cluster,) = manifests("dev", "Cluster")
+    assert cluster["spec"]["bootstrap"]["initdb"]["secret"]["name"] in secrets
+    for role in cluster["spec"]["managed"]["roles"]:
+        secret = secrets[role["passwordSecret"]["name"]]
+        assert secret["type"] == "kubernetes.io/basic-auth"
+        assert base64.b64decode(secret["data"]["username"]).decode() == role["name"]
+
+
+# --------------------------------------------------------------------------- NATS values
+
+
+def test_nats_helm_values_run_a_jetstream_cluster() -> None:
+    values = yaml.safe_load((K8S / "infra" / "nats-values.yaml").read_text())
+    assert values["config"]["cluster"] == {"enabled": True, "replicas": 3}
+    jetstream = values["config"]["jetstream"]
+    assert jetstream["enabled"] is True
+    assert jetstream["fileStore"]["enabled"] is True
+    assert jetstream["fileStore"]["pvc"]["enabled"] is True
+    assert values["podDisruptionBudget"]["enabled"] is True
+    # Top-level keys the chart (nats 2.14.x) has; a misspelt key would be silently ignored.
+    assert set(values) <= {
+        "global", "nameOverride", "fullnameOverride", "namespaceOverride", "tlsCA", "config",
+        "container", "reloader", "promExporter", "service", "statefulSet", "podTemplate",
+        "headlessService", "configMap", "podDisruptionBudget", "serviceAccount", "natsBox",
+        "extraResources",
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _dockerfile(service: str) -> str:
+    return (ROOT / service / "Dockerfile").read_text()
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    joined = re.sub(
+        r"\\\n",
+        " ",
+        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
+    )
+    result = []
+    for line in joined.splitlines():
+        if line.strip():
+            instruction, _, args = line.strip().partition(" ")
+            result.append((instruction.upper(), args.strip()))
+    return result
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_dockerfile_builds_only_its_service_and_runs_it_as_non_root(service: str) -> None:
+    module = service.replace("-", "_")
+    instructions = _instructions(_dockerfile(service))
+    args = {
+        a.split("=", 1)[0]: a.split("=", 1)[1] for i, a in instructions if i == "ARG" and "=" in a
+    }
+    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
+    stages = [a for i, a in instructions if i == "FROM"]
+    assert stages[-1].startswith("${PYTHON_IMAGE}"), "the runtime stage is python:3.11-slim"
+    runs = " ".join(a for i, a in instructions if i == "RUN")
+    assert f"uv sync --frozen --no-dev --package {service}" in runs
+    assert "--no-editable" in runs
+    sources = {
+        token.split("/")[0]
+        for i, a in instructions
+        if i == "COPY" and "--from" not in a
+        for token in a.split()[:-1]
+        if not token.startswith("--")
+    }
+    assert sources == {"pyproject.toml", "uv.lock", "services", service}, f"copies {sources}"
+    users = [a for i, a in instructions if i == "USER"]
+    assert users, "runs as a non-root user"
+    assert users[-1] == f"{APP_UID}:{APP_UID}", "numeric, so runAsNonRoot can check it"
+    assert ("EXPOSE", str(API_PORT)) in instructions
+    (cmd,) = [a for i, a in instructions if i == "CMD"]
+    assert cmd.startswith("["), "exec form, so uvicorn gets the signals"
+    argv = yaml.safe_load(cmd)
+    assert argv[:3] == ["uvicorn", f"{module}.main:create_app", "--factory"]
+    assert argv[3:7] == ["--host", "0.0.0.0", "--port", str(API_PORT)]
+    main = (ROOT / service / "src" / module / "main.py").read_text()
+    assert "def create_app(" in main
+
+
+def test_dockerignore_sends_only_sources_to_the_builder() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "**", "an allow-list: exclude everything, then re-include"
+    included = {p[1:] for p in patterns if p.startswith("!")}
+    assert included == {
+        "pyproject.toml",
+        "uv.lock",
+        "services/pyproject.toml",
+        "services/src/",
+        "*-svc/pyproject.toml",
+        "*-svc/src/",
+    }
