@@ -19,6 +19,8 @@ class ServiceSettings(BaseSettings):
     environment: Environment = "dev"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
     nats_url: str = "nats://127.0.0.1:4222"
+    #: Replicas of each JetStream stream (3 on a 3-node production cluster; 1 locally).
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)
     port: int = 8000
     log_level: str = "INFO"
     #: Largest request body accepted, in bytes; larger bodies get 413.

@@ -62,7 +62,9 @@ async def connect(url: str, *, name: str) -> NATS:
     )
 
 
-async def ensure_streams(js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS) -> None:
+async def ensure_streams(
+    js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS, *, replicas: int = 1
+) -> None:
     """Create each stream, or bring an existing one to its definition; safe to run at every start."""
     for spec in specs:
         config = StreamConfig(
@@ -73,6 +75,7 @@ async def ensure_streams(js: JetStreamContext, specs: tuple[StreamSpec, ...] = S
             discard=DiscardPolicy.OLD,
             max_age=spec.max_age_days * 86400.0,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
         )
         try:
             await js.stream_info(spec.name)

@@ -45,7 +45,7 @@ async def run_worker(
     nc = await nats_mod.connect(settings.nats_url, name=f"{settings.service_name}-{role}")
     try:
         js = nc.jetstream()
-        await nats_mod.ensure_streams(js)
+        await nats_mod.ensure_streams(js, replicas=settings.nats_stream_replicas)
         log.info("%s %s started", settings.service_name, role)
         await body(sessions, js, stop)
     finally:
