@@ -1,11 +1,18 @@
-"""``vote-svc`` command line (its schema and workers arrive with its issue)."""
+"""``vote-svc`` command line: migrate, relay (outbox), consume (read models)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.cli import service_cli
 from vote_svc.config import get_settings
+from vote_svc.consumers import build_consumers
 
-_main = service_cli(prog="vote-svc", settings=get_settings, migrations_dir=None)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+_main = service_cli(
+    prog="vote-svc", settings=get_settings, migrations_dir=MIGRATIONS, consumers=build_consumers
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 
+from pydantic import SecretStr, model_validator
+
 from services.config import ServiceSettings, service_config
+
+#: Development-only voter-tag key. Production refuses to start with it.
+_DEV_LEDGER_TAG_KEY = base64.b64encode(b"dev-only-ledger-tag-key-32bytes!").decode()
 
 
 class VoteSettings(ServiceSettings):
@@ -14,6 +21,34 @@ class VoteSettings(ServiceSettings):
 
     service_name: str = "vote-svc"
     port: int = 8003
+    #: ``k_ledger``: base64 of 32 bytes, the HMAC key of the per-target voter tags on the public
+    #: ledger (``VOTE_LEDGER_TAG_KEY``). Whoever holds it can link one person's tags across
+    #: targets, so it lives in a KMS-backed secret and never leaves vote-svc. Changing it changes
+    #: every future tag: the chaincode's duplicate check works per tag, so rotate it only between
+    #: targets' lifetimes (see docs/votes.md).
+    ledger_tag_key: SecretStr = SecretStr(_DEV_LEDGER_TAG_KEY)
+
+    @property
+    def tag_key(self) -> bytes:
+        """The voter-tag key as bytes."""
+        return base64.b64decode(self.ledger_tag_key.get_secret_value(), validate=True)
+
+    @model_validator(mode="after")
+    def _key_is_usable(self) -> VoteSettings:
+        try:
+            key = self.tag_key
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("VOTE_LEDGER_TAG_KEY must be base64") from exc
+        if len(key) != 32:
+            raise ValueError("VOTE_LEDGER_TAG_KEY must be base64 of exactly 32 bytes")
+        if (
+            self.environment == "production"
+            and self.ledger_tag_key.get_secret_value() == _DEV_LEDGER_TAG_KEY
+        ):
+            raise ValueError(
+                "VOTE_LEDGER_TAG_KEY must be set in production (the dev default is refused)"
+            )
+        return self
 
 
 @lru_cache

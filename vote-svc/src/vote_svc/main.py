@@ -1,23 +1,38 @@
-"""vote-svc app factory.
-
-Only the common operations endpoints exist so far (``/healthz``, ``/readyz``, ``/metrics``);
-the domain endpoints come with their issue. Nothing here pretends to implement them.
-"""
+"""vote-svc app factory."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from services.app import ServiceSpec, create_service_app
+from services.auth import KeySource
+from vote_svc.api import router
 from vote_svc.config import VoteSettings, get_settings
+from vote_svc.service import VoteContext
 
 
-def create_app(settings: VoteSettings | None = None) -> FastAPI:
-    """Build vote-svc."""
-    return create_service_app(
-        settings or get_settings(),
+def create_app(
+    settings: VoteSettings | None = None, *, key_source: KeySource | None = None
+) -> FastAPI:
+    """Build vote-svc. ``key_source`` replaces identity-svc's JWKS (tests pass their own keys)."""
+    settings = settings or get_settings()
+    app = create_service_app(
+        settings,
         ServiceSpec(
             title="vote-svc",
-            description="Agreements and forum ballots, one per verified citizen per target, with receipts. Endpoints arrive with the participation-core issue.",
+            description=(
+                "Agreements (공감) with proposals and ballots in forums: one per verified citizen "
+                "per target, enforced by a database unique constraint under any concurrency. "
+                "Every accepted vote gets a receipt (the hash of its canonical record and the "
+                "voter's per-target tag) and is published as `vote.cast` for the ledger."
+            ),
+            routers=[router],
+            openapi_tags=[
+                {"name": "votes", "description": "Casting agreements and ballots, and receipts"},
+                {"name": "tallies", "description": "Public counts per proposal and forum"},
+            ],
+            key_source=(lambda _app: key_source) if key_source is not None else None,
         ),
     )
+    app.state.votes = VoteContext(tag_key=settings.tag_key)
+    return app

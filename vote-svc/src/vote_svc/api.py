@@ -1,0 +1,205 @@
+"""vote-svc routes: parse, call the use case, shape the response."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from services.auth import Principal, require_roles
+from services.canonical import TargetType
+from services.db import SessionDep
+from services.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_responses
+from vote_svc import service
+from vote_svc.schemas import (
+    AgreementCreate,
+    AgreementPublic,
+    BallotCreate,
+    BallotPublic,
+    ForumTally,
+    FullReceipt,
+    ProposalTally,
+    Receipt,
+    VotePublic,
+)
+from vote_svc.service import CastVote, VoteContext
+
+router = APIRouter(prefix="/v1/votes")
+
+CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
+
+
+def _context(request: Request) -> VoteContext:
+    context: VoteContext = request.app.state.votes
+    return context
+
+
+ContextDep = Annotated[VoteContext, Depends(_context)]
+
+
+def _with_example(
+    responses: dict[int | str, dict[str, Any]], status: int, example: dict[str, Any]
+) -> dict[int | str, dict[str, Any]]:
+    """Show a problem's example (with its extension members) in the OpenAPI document."""
+    responses[status]["content"][PROBLEM_MEDIA_TYPE]["example"] = example
+    return responses
+
+
+def _already_voted_example(target: str) -> dict[str, Any]:
+    target_id = (
+        "6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f"
+        if target == "proposal"
+        else "2c9d4e5f-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
+    )
+    return {
+        "type": PROBLEM_TYPE_BASE + "already-voted",
+        "title": "Already voted",
+        "status": 409,
+        "detail": f"this citizen already voted on this {target}; the first vote stands",
+        "instance": (
+            "/v1/votes/agreements"
+            if target == "proposal"
+            else f"/v1/votes/forums/{target_id}/ballots"
+        ),
+        "request_id": "3f7c1d0e-8a51-4a0e-9a1b-0d7f2b1c9e11",
+        "vote_id": "11111111-2222-4333-8444-555555555555",
+        f"{target}_id": target_id,
+        "choice": "agree" if target == "proposal" else "찬성",
+        "cast_at": "2026-11-24T12:00:00.123456Z",
+        "receipt": {
+            "record_hash": "7f10aa42510bfd4a676159bd0683c51180e26e45a88c463a0053ca5c10cf7de8",
+            "voter_tag": "328425d282733a9dfe874ddca11949b52f40e56295bc9787b138e4f352b7703f",
+        },
+    }
+
+
+def _receipt(vote: CastVote) -> Receipt:
+    return Receipt(record_hash=vote.record_hash, voter_tag=vote.voter_tag)
+
+
+@router.post(
+    "/agreements",
+    status_code=201,
+    tags=["votes"],
+    summary="Agree with a proposal (one agreement per citizen)",
+    description=(
+        "Records the signed-in citizen's agreement (공감) with an open proposal and answers with "
+        "a receipt: the SHA-256 of the canonical record the ledger will hold and the citizen's "
+        "voter tag on this proposal. A second agreement by the same citizen, however concurrent, "
+        "answers 409 `already-voted` with the first `vote_id` and its receipt. An unknown "
+        "proposal answers 404 `proposal-not-found`, one that does not accept agreements 409 "
+        "`proposal-closed` (the `target_status` member says whether it was closed, withdrawn, hidden, "
+        "...), a suspended citizen 403 `citizen-suspended`."
+    ),
+    responses=_with_example(
+        problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+        409,
+        _already_voted_example("proposal"),
+    ),
+)
+async def agree(
+    body: AgreementCreate,
+    citizen: CitizenDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    response: Response,
+) -> AgreementPublic:
+    vote = await service.cast_agreement(
+        session, ctx, citizen.citizen_id, proposal_id=body.proposal_id
+    )
+    response.headers["Location"] = f"/v1/votes/{vote.id}"
+    return AgreementPublic(
+        vote_id=vote.id, proposal_id=vote.target_id, cast_at=vote.cast_at, receipt=_receipt(vote)
+    )
+
+
+@router.post(
+    "/forums/{forum_id}/ballots",
+    status_code=201,
+    tags=["votes"],
+    summary="Vote in a forum (one ballot per citizen)",
+    description=(
+        "Records the signed-in citizen's ballot for one of the forum's `options` while the "
+        "forum is open (from `opens_at` until `closes_at`). A second ballot answers 409 "
+        "`already-voted` with the first one; a choice that is not an option 422 "
+        "`invalid-choice`; a forum not open yet 409 `forum-not-open`, a closed one 409 "
+        "`forum-closed`; an unknown forum 404 `forum-not-found`."
+    ),
+    responses=_with_example(
+        problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+        409,
+        _already_voted_example("forum"),
+    ),
+)
+async def vote_in_forum(
+    forum_id: uuid.UUID,
+    body: BallotCreate,
+    citizen: CitizenDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    response: Response,
+) -> BallotPublic:
+    vote = await service.cast_ballot(
+        session, ctx, citizen.citizen_id, forum_id=forum_id, choice=body.choice
+    )
+    response.headers["Location"] = f"/v1/votes/{vote.id}"
+    return BallotPublic(
+        vote_id=vote.id,
+        forum_id=vote.target_id,
+        choice=vote.choice,
+        cast_at=vote.cast_at,
+        receipt=_receipt(vote),
+    )
+
+
+@router.get(
+    "/tallies/proposals/{proposal_id}",
+    tags=["tallies"],
+    summary="How many citizens agreed with a proposal",
+    responses=problem_responses(404, 422),
+)
+async def proposal_tally(proposal_id: uuid.UUID, session: SessionDep) -> ProposalTally:
+    agreements = await service.proposal_agreements(session, proposal_id)
+    return ProposalTally(proposal_id=proposal_id, agreements=agreements)
+
+
+@router.get(
+    "/tallies/forums/{forum_id}",
+    tags=["tallies"],
+    summary="A forum's participants and the count per option",
+    responses=problem_responses(404, 422),
+)
+async def forum_tally(forum_id: uuid.UUID, session: SessionDep) -> ForumTally:
+    participants, by_choice = await service.forum_tally(session, forum_id)
+    return ForumTally(forum_id=forum_id, participants=participants, by_choice=by_choice)
+
+
+@router.get(
+    "/{vote_id}",
+    tags=["votes"],
+    summary="One of my votes, with its full receipt",
+    description=(
+        "Only the voter sees a vote: anyone else gets the same 404 as for an unknown id, so "
+        "vote ids cannot be probed. `receipt.record` is the canonical record (base64) whose "
+        "SHA-256 is `receipt.record_hash`; `ledger_receipt` is where its inclusion proof is "
+        "served once the ledger recorded it."
+    ),
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_vote(vote_id: uuid.UUID, citizen: CitizenDep, session: SessionDep) -> VotePublic:
+    vote = await service.own_vote(session, citizen.citizen_id, vote_id)
+    return VotePublic(
+        vote_id=vote.id,
+        target_type=cast(TargetType, vote.target_type),  # a CHECK constraint holds it
+        target_id=vote.target_id,
+        choice=vote.choice,
+        cast_at=vote.cast_at,
+        receipt=FullReceipt(
+            record_hash=vote.record_hash,
+            voter_tag=vote.voter_tag,
+            record=base64.b64encode(vote.record).decode(),
+        ),
+        ledger_receipt=f"/v1/ledger/receipts/{vote.id}",
+    )

@@ -1,0 +1,179 @@
+"""Request and response bodies of vote-svc (the public contract of API.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.canonical import MAX_CHOICE_LENGTH, InvalidRecord, normalise_choice
+
+_VOTE_ID = "11111111-2222-4333-8444-555555555555"
+_PROPOSAL_ID = "6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f"
+_FORUM_ID = "2c9d4e5f-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
+_CAST_AT = "2026-11-24T12:00:00.123456Z"
+_RECORD_HASH = "7f10aa42510bfd4a676159bd0683c51180e26e45a88c463a0053ca5c10cf7de8"
+_VOTER_TAG = "328425d282733a9dfe874ddca11949b52f40e56295bc9787b138e4f352b7703f"
+_RECORD = (
+    "eyJjYXN0X2F0IjoiMjAyNi0xMS0yNFQxMjowMDowMC4xMjM0NTZaIiwiY2hvaWNlIjoiYWdyZWUiLCJ0YXJnZXQiOiJw"
+    "cm9wb3NhbDo2YTBmMmIxZS05M2M0LTRmN2UtOGY0YS03YTNkMmMxYjBlOWYiLCJ2b3RlX2lkIjoiMTExMTExMTEtMjIy"
+    "Mi00MzMzLTg0NDQtNTU1NTU1NTU1NTU1Iiwidm90ZXJfdGFnIjoiMzI4NDI1ZDI4MjczM2E5ZGZlODc0ZGRjYTExOTQ5"
+    "YjUyZjQwZTU2Mjk1YmM5Nzg3YjEzOGU0ZjM1MmI3NzAzZiJ9"
+)
+_RECEIPT: dict[str, Any] = {"record_hash": _RECORD_HASH, "voter_tag": _VOTER_TAG}
+
+
+class AgreementCreate(BaseModel):
+    """Agree (공감) with a proposal."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"proposal_id": _PROPOSAL_ID}]}
+    )
+
+    proposal_id: uuid.UUID
+
+
+class BallotCreate(BaseModel):
+    """A ballot in a forum: one of the forum's options."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"choice": "찬성"}]})
+
+    choice: str = Field(
+        min_length=1,
+        max_length=MAX_CHOICE_LENGTH,
+        description="One of the forum's `options` (compared after Unicode NFC normalisation)",
+    )
+
+    @field_validator("choice")
+    @classmethod
+    def _canonical_choice(cls, value: str) -> str:
+        try:
+            return normalise_choice(value)
+        except InvalidRecord as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class Receipt(BaseModel):
+    """What lets a voter find and check their vote on the public ledger."""
+
+    record_hash: str = Field(
+        description="SHA-256 (hex) of the canonical record (docs/canonical-record.md)"
+    )
+    voter_tag: str = Field(
+        description="HMAC(k_ledger, citizen_id || target), hex: the voter's pseudonym on this target"
+    )
+
+
+class FullReceipt(Receipt):
+    """The receipt with the canonical record itself."""
+
+    record: str = Field(description="Base64 of the canonical record bytes (the ledger's leaf)")
+
+
+class AgreementPublic(BaseModel):
+    """An accepted agreement."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "vote_id": _VOTE_ID,
+                    "proposal_id": _PROPOSAL_ID,
+                    "cast_at": _CAST_AT,
+                    "receipt": _RECEIPT,
+                }
+            ]
+        }
+    )
+
+    vote_id: uuid.UUID
+    proposal_id: uuid.UUID
+    cast_at: datetime
+    receipt: Receipt
+
+
+class BallotPublic(BaseModel):
+    """An accepted forum ballot."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "vote_id": _VOTE_ID,
+                    "forum_id": _FORUM_ID,
+                    "choice": "찬성",
+                    "cast_at": _CAST_AT,
+                    "receipt": _RECEIPT,
+                }
+            ]
+        }
+    )
+
+    vote_id: uuid.UUID
+    forum_id: uuid.UUID
+    choice: str
+    cast_at: datetime
+    receipt: Receipt
+
+
+class VotePublic(BaseModel):
+    """A vote as its voter sees it, with the full receipt."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "vote_id": _VOTE_ID,
+                    "target_type": "proposal",
+                    "target_id": _PROPOSAL_ID,
+                    "choice": "agree",
+                    "cast_at": _CAST_AT,
+                    "receipt": {**_RECEIPT, "record": _RECORD},
+                    "ledger_receipt": f"/v1/ledger/receipts/{_VOTE_ID}",
+                }
+            ]
+        }
+    )
+
+    vote_id: uuid.UUID
+    target_type: Literal["proposal", "forum"]
+    target_id: uuid.UUID
+    choice: str
+    cast_at: datetime
+    receipt: FullReceipt
+    ledger_receipt: str = Field(
+        description="Where ledger-svc serves the inclusion proof once the vote is recorded"
+    )
+
+
+class ProposalTally(BaseModel):
+    """How many citizens agreed with a proposal."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"proposal_id": _PROPOSAL_ID, "agreements": 1024}]}
+    )
+
+    proposal_id: uuid.UUID
+    agreements: int
+
+
+class ForumTally(BaseModel):
+    """How many citizens took part in a forum, and the count per option."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "forum_id": _FORUM_ID,
+                    "participants": 1203,
+                    "by_choice": {"찬성": 801, "반대": 312, "유보": 90},
+                }
+            ]
+        }
+    )
+
+    forum_id: uuid.UUID
+    participants: int
+    by_choice: dict[str, int]

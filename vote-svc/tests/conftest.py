@@ -1,0 +1,64 @@
+"""vote-svc fixtures: a migrated database per test (copied from a template), tokens signed by a
+key of the test's own, and the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.db import create_engine, create_sessionmaker
+from services.localrt.postgres import EmbeddedPostgres
+from services.testing import running_app
+from services.testing.plugin import clone_database, migrated_template
+from services.testing.tokens import TestTokens
+from vote_svc.config import VoteSettings
+from vote_svc.main import create_app
+
+MIGRATIONS = Path(__file__).parents[1] / "src" / "vote_svc" / "migrations"
+
+
+@pytest.fixture(scope="session")
+def vote_template(pg_server: EmbeddedPostgres) -> str:
+    return migrated_template(pg_server, "vote_template", MIGRATIONS)
+
+
+@pytest.fixture
+async def vote_settings(
+    pg_server: EmbeddedPostgres,
+    nats_server: Any,
+    vote_template: str,
+    service_env: dict[str, str],
+) -> VoteSettings:
+    return VoteSettings(
+        environment="test",
+        database_url=await clone_database(pg_server, vote_template),
+        nats_url=service_env["nats_url"],
+    )
+
+
+@pytest.fixture
+def tokens() -> TestTokens:
+    return TestTokens()
+
+
+@pytest.fixture
+async def client(
+    vote_settings: VoteSettings, tokens: TestTokens
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(create_app(vote_settings, key_source=tokens)) as c:
+        yield c
+
+
+@pytest.fixture
+async def sessions(vote_settings: VoteSettings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's database, for setting up read models and counting rows."""
+    engine = create_engine(vote_settings.database_url)
+    try:
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
