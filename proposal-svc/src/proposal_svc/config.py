@@ -1,10 +1,51 @@
-"""proposal-svc settings (environment variables prefixed ``PROPOSAL_``)."""
+"""proposal-svc settings (environment variables prefixed ``PROPOSAL_``).
+
+The tier rules are configuration: ``PROPOSAL_TIERS`` is a JSON list, so the pre-2020 rules
+(50 / 500 / 5,000) are one environment variable away, with no code change.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.config import ServiceSettings, service_config
+
+ObligationKind = Literal["department_answer", "forum", "mayor_answer", "budget_review"]
+
+
+class TierRule(BaseModel):
+    """Reaching ``threshold`` agreements creates an obligation of ``obligation`` due in ``due_days``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=40)
+    threshold: int = Field(ge=1)
+    obligation: Literal["department_answer", "forum", "mayor_answer"]
+    due_days: int = Field(ge=1, le=365)
+
+
+DEFAULT_TIERS = [
+    TierRule(name="department_answer", threshold=50, obligation="department_answer", due_days=30),
+    TierRule(name="forum", threshold=100, obligation="forum", due_days=30),
+    TierRule(name="mayor_answer", threshold=1000, obligation="mayor_answer", due_days=30),
+]
+
+DEFAULT_CATEGORIES = [
+    "transport",
+    "environment",
+    "welfare",
+    "housing",
+    "safety",
+    "culture",
+    "economy",
+    "education",
+    "health",
+    "administration",
+    "other",
+]
 
 
 class ProposalSettings(ServiceSettings):
@@ -14,6 +55,31 @@ class ProposalSettings(ServiceSettings):
 
     service_name: str = "proposal-svc"
     port: int = 8002
+    tiers: list[TierRule] = Field(default_factory=lambda: list(DEFAULT_TIERS))
+    #: Days a proposal accepts agreements.
+    agreement_days: int = Field(default=30, ge=1, le=365)
+    #: Days an automatically opened forum runs.
+    forum_days: int = Field(default=14, ge=1, le=90)
+    #: Options of an automatically opened forum.
+    forum_options: list[str] = Field(default_factory=lambda: ["찬성", "반대", "유보"])
+    #: Participants that make a forum's proposal a budget-linked project.
+    budget_participants: int = Field(default=1000, ge=1)
+    #: Days the budget office has to review a budget-linked proposal.
+    budget_review_days: int = Field(default=90, ge=1)
+    categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    title_max: int = Field(default=100, ge=10, le=500)
+    body_max: int = Field(default=5000, ge=100, le=50_000)
+    #: Seconds between runs of the time-driven transitions in the worker.
+    tick_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("tiers")
+    @classmethod
+    def _distinct_tiers(cls, tiers: list[TierRule]) -> list[TierRule]:
+        names = [t.name for t in tiers]
+        kinds = [t.obligation for t in tiers]
+        if len(set(names)) != len(names) or len(set(kinds)) != len(kinds):
+            raise ValueError("tier names and obligations must be distinct")
+        return sorted(tiers, key=lambda t: t.threshold)
 
 
 @lru_cache

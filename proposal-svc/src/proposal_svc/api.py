@@ -1,0 +1,304 @@
+"""proposal-svc routes: parse, call the use case, shape the response."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from proposal_svc import service, similarity
+from proposal_svc.models import Forum, Proposal
+from proposal_svc.schemas import (
+    AdoptionCreate,
+    AdoptionPublic,
+    AnswerCreate,
+    AnswerPublic,
+    ForumCreate,
+    ForumPublic,
+    ModerationCreate,
+    ObligationPublic,
+    ProposalCreate,
+    ProposalPage,
+    ProposalPublic,
+    ProposalSummary,
+    SimilarPage,
+    SimilarPublic,
+    TierReached,
+    Timeline,
+    TimelinePublicEntry,
+)
+from proposal_svc.service import ProposalContext, ProposalDetail
+from services.auth import Principal, require_roles
+from services.db import SessionDep
+from services.problems import problem_responses
+
+proposals = APIRouter(prefix="/v1/proposals", tags=["proposals"])
+forums = APIRouter(prefix="/v1/forums", tags=["forums"])
+
+CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+AnswererDep = Annotated[Principal, Depends(require_roles("department", "mayor_office"))]
+CommitteeDep = Annotated[Principal, Depends(require_roles("committee"))]
+ForumStaffDep = Annotated[Principal, Depends(require_roles("admin", "mayor_office"))]
+
+
+def _context(request: Request) -> ProposalContext:
+    context: ProposalContext = request.app.state.proposals
+    return context
+
+
+ContextDep = Annotated[ProposalContext, Depends(_context)]
+
+
+def _public(detail: ProposalDetail, ctx: ProposalContext) -> ProposalPublic:
+    p = detail.proposal
+    now = ctx.clock.now()
+    hidden = p.status == "hidden"
+    return ProposalPublic(
+        id=p.id,
+        title=p.title if not hidden else "(숨김 처리된 제안)",
+        body=p.body if not hidden else f"운영 원칙에 따라 숨김 처리되었습니다: {p.hidden_reason}",
+        category=p.category,
+        district=p.district,
+        status=p.status,
+        agreement_count=p.agreement_count,
+        created_at=p.created_at,
+        opened_at=p.opened_at,
+        closes_at=p.closes_at,
+        tiers_reached=[
+            TierReached(tier=t.tier, threshold=t.threshold, reached_at=t.reached_at)
+            for t in detail.tiers
+        ],
+        obligations=[
+            ObligationPublic(
+                kind=o.kind,
+                due_at=o.due_at,
+                fulfilled_at=o.fulfilled_at,
+                overdue=o.fulfilled_at is None and o.due_at <= now,
+            )
+            for o in detail.obligations
+        ],
+        forum_id=detail.forum_id,
+        adoption=(
+            AdoptionPublic(
+                decision=detail.adoption.decision,
+                reason=detail.adoption.reason,
+                rationale=detail.adoption.rationale,
+                grouped_proposal_ids=list(detail.adoption.grouped_proposal_ids),
+                decided_at=detail.adoption.decided_at,
+            )
+            if detail.adoption
+            else None
+        ),
+        answers=[
+            AnswerPublic(
+                id=a.id, kind=a.kind, body=a.body, department=a.department, created_at=a.created_at
+            )
+            for a in detail.answers
+        ],
+        similar=[SimilarPublic(**s) for s in detail.similar],
+    )
+
+
+def _summary(p: Proposal) -> ProposalSummary:
+    return ProposalSummary(
+        id=p.id,
+        title=p.title if p.status != "hidden" else "(숨김 처리된 제안)",
+        category=p.category,
+        district=p.district,
+        status=p.status,
+        agreement_count=p.agreement_count,
+        created_at=p.created_at,
+        closes_at=p.closes_at,
+    )
+
+
+def _forum(f: Forum) -> ForumPublic:
+    return ForumPublic(
+        id=f.id,
+        proposal_id=f.proposal_id,
+        title=f.title,
+        description=f.description,
+        mode=f.mode,
+        opens_at=f.opens_at,
+        closes_at=f.closes_at,
+        participant_count=f.participant_count,
+        options=list(f.options),
+        status=f.status,
+    )
+
+
+@proposals.post(
+    "",
+    status_code=201,
+    summary="Submit a proposal (verified citizens)",
+    description="Text is NFC-normalised. The answer lists similar existing proposals found on Korean text.",
+    responses=problem_responses(400, 401, 403, 413, 422),
+)
+async def create_proposal(
+    body: ProposalCreate, citizen: CitizenDep, session: SessionDep, ctx: ContextDep
+) -> ProposalPublic:
+    similar = await similarity.find_similar(session, f"{body.title}\n{body.body}")
+    lemmas, search_text = await asyncio.to_thread(similarity.index_fields, body.title, body.body)
+    proposal = await service.create_proposal(
+        session, ctx, citizen, body, lemmas=lemmas, search_text=search_text
+    )
+    detail = await service.proposal_detail(session, proposal.id)
+    detail.similar = [
+        {"id": s.id, "title": s.title, "score": s.score, "status": s.status} for s in similar
+    ]
+    return _public(detail, ctx)
+
+
+@proposals.get("", summary="List proposals", responses=problem_responses(400, 422))
+async def list_proposals(
+    session: SessionDep,
+    status: Annotated[
+        Literal["open", "closed", "adopted", "budget_linked", "withdrawn", "hidden"] | None, Query()
+    ] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Text search in title and body")
+    ] = None,
+    sort: Annotated[Literal["recent", "agreements"], Query()] = "recent",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ProposalPage:
+    page, next_cursor = await service.list_proposals(
+        session, status=status, category=category, q=q, sort=sort, cursor=cursor, limit=limit
+    )
+    return ProposalPage(items=[_summary(p) for p in page], next_cursor=next_cursor)
+
+
+@proposals.get(
+    "/similar",
+    summary="Proposals similar to a text (works on Korean)",
+    response_model=SimilarPage,
+    responses=problem_responses(422),
+)
+async def similar(
+    session: SessionDep,
+    text: Annotated[str, Query(min_length=1, max_length=2000)],
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> SimilarPage:
+    found = await similarity.find_similar(session, text, limit=limit)
+    return SimilarPage(
+        items=[SimilarPublic(id=s.id, title=s.title, score=s.score, status=s.status) for s in found]
+    )
+
+
+@proposals.get("/{proposal_id}", summary="A proposal", responses=problem_responses(404, 422))
+async def get_proposal(
+    proposal_id: uuid.UUID, session: SessionDep, ctx: ContextDep
+) -> ProposalPublic:
+    return _public(await service.proposal_detail(session, proposal_id), ctx)
+
+
+@proposals.get(
+    "/{proposal_id}/timeline",
+    summary="A proposal's public history",
+    responses=problem_responses(404, 422),
+)
+async def get_timeline(proposal_id: uuid.UUID, session: SessionDep) -> Timeline:
+    entries = await service.timeline(session, proposal_id)
+    return Timeline(
+        proposal_id=proposal_id,
+        entries=[
+            TimelinePublicEntry(
+                seq=e.seq, kind=e.kind, at=e.at, actor_role=e.actor_role, data=e.data
+            )
+            for e in entries
+        ],
+    )
+
+
+@proposals.post(
+    "/{proposal_id}/withdrawal",
+    summary="Withdraw a proposal (its author, before any agreement)",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def withdraw(
+    proposal_id: uuid.UUID, citizen: CitizenDep, session: SessionDep, ctx: ContextDep
+) -> ProposalPublic:
+    await service.withdraw(session, ctx, citizen, proposal_id)
+    return _public(await service.proposal_detail(session, proposal_id), ctx)
+
+
+@proposals.post(
+    "/{proposal_id}/hide",
+    summary="Hide a proposal (moderator); the timeline keeps the reason",
+    responses=problem_responses(400, 401, 403, 404, 413, 422),
+)
+async def hide(
+    proposal_id: uuid.UUID,
+    body: ModerationCreate,
+    admin: AdminDep,
+    session: SessionDep,
+    ctx: ContextDep,
+) -> ProposalPublic:
+    await service.hide(session, ctx, admin, proposal_id, body.reason)
+    return _public(await service.proposal_detail(session, proposal_id), ctx)
+
+
+@proposals.post(
+    "/{proposal_id}/answers",
+    status_code=201,
+    summary="Answer a proposal (department or mayor's office); fulfils the obligation",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def post_answer(
+    proposal_id: uuid.UUID,
+    body: AnswerCreate,
+    staff: AnswererDep,
+    session: SessionDep,
+    ctx: ContextDep,
+) -> ProposalPublic:
+    await service.answer(session, ctx, staff, proposal_id, body.kind, body.body)
+    return _public(await service.proposal_detail(session, proposal_id), ctx)
+
+
+@proposals.post(
+    "/{proposal_id}/adoption",
+    status_code=201,
+    summary="Committee decision: adopt (or decline) as an excellent proposal",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def adoption(
+    proposal_id: uuid.UUID,
+    body: AdoptionCreate,
+    committee: CommitteeDep,
+    session: SessionDep,
+    ctx: ContextDep,
+) -> ProposalPublic:
+    await service.decide_adoption(session, ctx, committee, proposal_id, body)
+    return _public(await service.proposal_detail(session, proposal_id), ctx)
+
+
+@forums.post(
+    "",
+    status_code=201,
+    summary="Create a forum (staff), e.g. the monthly city forum",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def create_forum(
+    body: ForumCreate, staff: ForumStaffDep, session: SessionDep, ctx: ContextDep
+) -> ForumPublic:
+    return _forum(await service.create_forum(session, ctx, staff, body))
+
+
+@forums.get("/{forum_id}", summary="A forum", responses=problem_responses(404, 422))
+async def get_forum(forum_id: uuid.UUID, session: SessionDep) -> ForumPublic:
+    return _forum(await service.get_forum(session, forum_id))
+
+
+@forums.post(
+    "/{forum_id}/closure",
+    summary="Close a forum now (staff), e.g. when the offline session ended",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def close_forum(
+    forum_id: uuid.UUID, staff: ForumStaffDep, session: SessionDep, ctx: ContextDep
+) -> ForumPublic:
+    return _forum(await service.close_forum_now(session, ctx, forum_id))

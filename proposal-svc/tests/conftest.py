@@ -1,0 +1,74 @@
+"""proposal-svc fixtures: a migrated database per test, a clock the test moves, test tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from proposal_svc.clock import ManualClock
+from proposal_svc.config import ProposalSettings
+from proposal_svc.main import create_app
+from proposal_svc.service import ProposalContext
+from services.db import create_engine, create_sessionmaker
+from services.localrt.postgres import EmbeddedPostgres
+from services.testing import running_app
+from services.testing.plugin import clone_database, migrated_template
+from services.testing.tokens import TestTokens
+
+MIGRATIONS = Path(__file__).parents[1] / "src" / "proposal_svc" / "migrations"
+
+
+@pytest.fixture(scope="session")
+def proposal_template(pg_server: EmbeddedPostgres) -> str:
+    return migrated_template(pg_server, "proposal_template", MIGRATIONS)
+
+
+@pytest.fixture
+async def proposal_settings(
+    pg_server: EmbeddedPostgres, proposal_template: str, service_env: dict[str, str]
+) -> ProposalSettings:
+    return ProposalSettings(
+        environment="test",
+        database_url=await clone_database(pg_server, proposal_template),
+        nats_url=service_env["nats_url"],
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def tokens() -> TestTokens:
+    return TestTokens()
+
+
+@pytest.fixture
+def ctx(proposal_settings: ProposalSettings, clock: ManualClock) -> ProposalContext:
+    return ProposalContext(settings=proposal_settings, clock=clock)
+
+
+@pytest.fixture
+async def sessions(
+    proposal_settings: ProposalSettings,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(proposal_settings.database_url)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(
+    proposal_settings: ProposalSettings, clock: ManualClock, tokens: TestTokens
+) -> AsyncIterator[httpx.AsyncClient]:
+    def key_source(_: Any) -> TestTokens:
+        return tokens
+
+    async with running_app(create_app(proposal_settings, clock=clock, key_source=key_source)) as c:
+        yield c
