@@ -49,8 +49,10 @@ async def run_worker(
         log.info("%s %s started", settings.service_name, role)
         await body(sessions, js, stop)
     finally:
+        # Close rather than drain: every publish was already acknowledged, and draining waits
+        # on the pull subscriptions' pending fetches (up to its 30 s timeout).
         with contextlib.suppress(Exception):
-            await nc.drain()
+            await asyncio.wait_for(nc.close(), timeout=5.0)
         await engine.dispose()
         log.info("%s %s stopped", settings.service_name, role)
 
