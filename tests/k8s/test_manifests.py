@@ -4,7 +4,8 @@ Each overlay is rendered with kustomize (``kubectl kustomize`` when kubectl is o
 otherwise a pinned kustomize built once with ``go install`` into ``.cache/bin``), validated
 against the Kubernetes 1.31 schemas with ``kubernetes-validate --strict``, the CloudNativePG
 resources against a schema of the CRD fields we use, and then held to the platform's policy:
-probes, resources, non-root, HPA/PDB/NetworkPolicy per API, routes, database locale, secrets.
+probes, resources, non-root, HPA/PDB/NetworkPolicy per API, routes, database locale, secrets,
+and a worker Deployment for each worker process of deploy/local/Procfile.
 
 ``K8S_RENDERER=kubectl|kustomize`` forces one renderer. When neither kubectl nor Go is available
 the tests fail: manifests that were never rendered are not "passing".
@@ -19,7 +20,9 @@ import importlib
 import io
 import os
 import re
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +69,10 @@ PG_CLUSTER = "democracy-pg"
 NATS_LABELS = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/component": "nats"}
 INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
 PART_OF = {"app.kubernetes.io/part-of": "democracy-platform"}
+#: The label that tells a service's worker Deployments apart (its value: the subcommand).
+WORKER_LABEL = "democracy-platform/worker"
+#: The local runtime's process list; its workers must run in Kubernetes too.
+PROCFILE = ROOT / "deploy" / "local" / "Procfile"
 #: Secrets the prod overlay expects to exist (created outside git, see docs/kubernetes.md).
 EXTERNAL_SECRETS = {
     **{f"{svc}-db-credentials": ("username", "password") for svc in SERVICES},
@@ -735,10 +742,13 @@ def test_network_policy_allows_exactly_what_the_service_needs(overlay: str, serv
     platform_pod = {**PART_OF, "app.kubernetes.io/name": "vote-svc"}
     stranger = {"app": "something-else"}
 
-    # Every pod of the service is covered: API, worker, migration Job.
+    # Every pod of the service is covered (API, migration Job) except its workers, which have
+    # the narrower worker policy (test_workers_talk_only_to_postgres_and_nats).
     for workload in workloads(overlay):
         if labels_of(workload)["app.kubernetes.io/name"] == service:
-            assert selector_matches(spec["podSelector"], pod_labels(workload))
+            is_worker = labels_of(workload)["app.kubernetes.io/component"] == "worker"
+            covered = selector_matches(spec["podSelector"], pod_labels(workload))
+            assert covered != is_worker, workload["metadata"]["name"]
 
     # In: only from the ingress controller's namespace and the platform's own pods, to http.
     assert all(rule.get("from") for rule in ingress), "an ingress rule without `from` admits all"
@@ -774,6 +784,245 @@ def test_identity_jwks_is_reachable_from_every_other_service(overlay: str) -> No
         assert _allows(policy["spec"]["ingress"], "from", labels, NAMESPACE, "http"), service
         env = container_env(overlay, containers(api_deployment(overlay, service))[0])
         assert env[f"{SERVICES[service]}_JWKS_URL"] == "http://identity-svc/.well-known/jwks.json"
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _procfile() -> dict[str, list[str]]:
+    """Process name -> argv, from deploy/local/Procfile."""
+    processes: dict[str, list[str]] = {}
+    for line in PROCFILE.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, command = line.partition(":")
+        assert sep, f"Procfile: bad line {line!r}"
+        assert name.strip() not in processes, f"Procfile: {name} twice"
+        processes[name.strip()] = shlex.split(command)
+    return processes
+
+
+def procfile_workers() -> dict[str, list[str]]:
+    """The Procfile's worker processes: everything but caddy and the ``*-api`` processes."""
+    return {
+        name: argv
+        for name, argv in _procfile().items()
+        if name != "caddy" and not name.endswith("-api")
+    }
+
+
+def worker_deployments(overlay: str) -> list[Manifest]:
+    return [
+        doc
+        for doc in manifests(overlay, "Deployment")
+        if labels_of(doc).get("app.kubernetes.io/component") == "worker"
+    ]
+
+
+def _strategy(deployment: Manifest) -> str:
+    strategy: str = deployment["spec"].get("strategy", {}).get("type", "RollingUpdate")
+    return strategy
+
+
+def test_procfile_lists_the_apis_and_workers() -> None:
+    """The parser below sees what the Procfile runs (a broken parser must not pass everything)."""
+    processes = _procfile()
+    apis = {name.removesuffix("-api") + "-svc" for name in processes if name.endswith("-api")}
+    assert apis == set(SERVICES), "one *-api process per service"
+    workers = procfile_workers()
+    assert workers, "the Procfile has worker processes"
+    for name, argv in workers.items():
+        # <short>-<subcommand>: <short>-svc <subcommand>, nothing else (no shell, no options).
+        assert len(argv) == 2, f"{name}: {argv}"
+        assert name == f"{argv[0].removesuffix('-svc')}-{argv[1]}", f"{name}: {argv}"
+        assert argv[0] in SERVICES, f"{name}: {argv}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_procfile_worker_has_its_deployment(overlay: str) -> None:
+    """Each worker of the local runtime runs in Kubernetes as a Deployment `<svc>-<subcommand>`
+    with exactly that command, and Kubernetes runs no worker the local runtime lacks. Relays: one
+    replica, Recreate (outbox order); consumers may scale (RollingUpdate); tick: one replica."""
+    docs = (ROOT / "docs" / "kubernetes.md").read_text()
+    hpa_targets = {
+        hpa["spec"]["scaleTargetRef"]["name"]
+        for hpa in manifests(overlay, "HorizontalPodAutoscaler")
+    }
+    expected = {tuple(argv) for argv in procfile_workers().values()}
+    deployed: set[tuple[str, ...]] = set()
+    for deployment in worker_deployments(overlay):
+        (container,) = containers(deployment)
+        deployed.add((*container.get("command", []), *container.get("args", [])))
+    assert deployed == expected, "worker Deployments and deploy/local/Procfile differ"
+
+    for name, argv in sorted(procfile_workers().items()):
+        service, subcommand = argv
+        running = [
+            d
+            for d in manifests(overlay, "Deployment")
+            if any([*c.get("command", []), *c.get("args", [])] == argv for c in containers(d))
+        ]
+        assert len(running) == 1, f"{name}: {len(running)} Deployments run {argv}"
+        (deployment,) = running
+        where = f"{overlay}: Deployment {deployment['metadata']['name']} ({name})"
+        assert deployment["metadata"]["name"] == f"{service}-{subcommand}", where
+        (container,) = containers(deployment)
+        assert container["command"] == argv, where
+        assert "args" not in container, where
+        for labels in (labels_of(deployment), pod_labels(deployment)):
+            assert labels["app.kubernetes.io/name"] == service, where
+            assert labels["app.kubernetes.io/component"] == "worker", where
+            assert labels[WORKER_LABEL] == subcommand, where
+        assert f"`{deployment['metadata']['name']}`" in docs, f"{where}: not in docs/kubernetes.md"
+        replicas = deployment["spec"]["replicas"]
+        if subcommand == "relay":
+            assert replicas == 1, f"{where}: one relay keeps the stream in outbox order"
+            assert _strategy(deployment) == "Recreate", f"{where}: a rollout must not run two"
+            assert deployment["metadata"]["name"] not in hpa_targets, where
+        elif subcommand == "consume":
+            # Consumers share durable pull consumers, so they may scale and roll.
+            assert replicas >= 1, where
+            assert _strategy(deployment) == "RollingUpdate", f"{where}: no Recreate needed"
+        elif subcommand == "tick":
+            assert replicas == 1, f"{where}: one ticker is enough"
+            assert deployment["metadata"]["name"] not in hpa_targets, where
+        else:
+            pytest.fail(f"{where}: decide replicas and strategy of `{subcommand}` workers here")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_deployment_selectors_pick_only_their_own_pods(overlay: str) -> None:
+    """With several workers per service, no Deployment, Service or PDB may select the pods of
+    another Deployment (or a migration Job's)."""
+    pods = {f"{w['kind']}/{w['metadata']['name']}": pod_labels(w) for w in workloads(overlay)}
+    selectors = {
+        f"Deployment/{d['metadata']['name']}": d["spec"]["selector"]
+        for d in manifests(overlay, "Deployment")
+    }
+    selectors |= {
+        f"Service/{s['metadata']['name']}": {"matchLabels": s["spec"]["selector"]}
+        for s in manifests(overlay, "Service")
+    }
+    selectors |= {
+        f"PodDisruptionBudget/{p['metadata']['name']}": p["spec"]["selector"]
+        for p in manifests(overlay, "PodDisruptionBudget")
+    }
+    for owner, selector in selectors.items():
+        selected = {name for name, labels in pods.items() if selector_matches(selector, labels)}
+        if owner.startswith("Deployment/"):
+            assert selected == {owner}, f"{owner} selects {sorted(selected)}"
+        else:
+            assert len(selected) == 1, f"{owner} selects {sorted(selected)}"
+            assert next(iter(selected)).startswith("Deployment/"), owner
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workers_run_with_their_services_settings_and_secrets(overlay: str) -> None:
+    """A worker gets exactly its API's environment: ConfigMap, Secrets, DATABASE_URL."""
+    for deployment in worker_deployments(overlay):
+        service = labels_of(deployment)["app.kubernetes.io/name"]
+        (api,) = containers(api_deployment(overlay, service))
+        (worker,) = containers(deployment)
+        name = deployment["metadata"]["name"]
+        assert worker.get("envFrom") == api.get("envFrom"), name
+        assert worker.get("env") == api.get("env"), name
+        assert worker["image"] == api["image"], name
+        assert "ports" not in worker, f"{name}: a worker serves nothing"
+
+
+@functools.cache
+def _readiness_outcomes(script: str, prefix: str) -> tuple[int, int, int]:
+    """Exit codes of a worker's readiness script with PostgreSQL and NATS both listening, with
+    PostgreSQL down, and with NATS down (local sockets stand in for the two)."""
+
+    def listener() -> socket.socket:
+        sock = socket.create_server(("127.0.0.1", 0))
+        return sock
+
+    def closed_port() -> int:
+        with listener() as sock:
+            port: int = sock.getsockname()[1]
+        return port
+
+    def run(db_port: int, nats_port: int) -> int:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            f"{prefix}_DATABASE_URL": f"postgresql+asyncpg://u:p@127.0.0.1:{db_port}/db",
+            f"{prefix}_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, timeout=30, check=False
+        )
+        return proc.returncode
+
+    with listener() as db, listener() as nats:
+        db_port, nats_port = db.getsockname()[1], nats.getsockname()[1]
+        up = run(db_port, nats_port)
+        no_db = run(closed_port(), nats_port)
+        no_nats = run(db_port, closed_port())
+    return up, no_db, no_nats
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_worker_probes_check_their_own_database_and_nats(overlay: str) -> None:
+    """Workers have no HTTP endpoint: readiness runs a script that connects to the service's own
+    PostgreSQL and NATS (run here against local sockets), liveness one that reads /proc/1/stat."""
+    for deployment in worker_deployments(overlay):
+        service = labels_of(deployment)["app.kubernetes.io/name"]
+        prefix = SERVICES[service]
+        (container,) = containers(deployment)
+        name = deployment["metadata"]["name"]
+        env = container_env(overlay, container)
+        assert {f"{prefix}_DATABASE_URL", f"{prefix}_NATS_URL"} <= set(env), name
+        readiness = container["readinessProbe"]["exec"]["command"]
+        assert readiness[:2] == ["python", "-c"], name
+        assert _readiness_outcomes(readiness[2], prefix)[0] == 0, f"{name}: not ready with both"
+        assert 0 not in _readiness_outcomes(readiness[2], prefix)[1:], f"{name}: ready without"
+        liveness = container["livenessProbe"]["exec"]["command"]
+        assert liveness[:2] == ["python", "-c"], name
+        assert "/proc/1/stat" in liveness[2], name
+        if Path("/proc/1/stat").is_file():
+            proc = subprocess.run(
+                [sys.executable, "-c", liveness[2]], capture_output=True, timeout=30, check=False
+            )
+            assert proc.returncode == 0, f"{name}: liveness fails on a live process"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workers_talk_only_to_postgres_and_nats(overlay: str) -> None:
+    """Every worker pod is isolated: no ingress at all; egress to DNS, PostgreSQL and NATS only
+    (not even identity-svc's API). Policies add up, so all that select the pod are evaluated."""
+    stranger = {"app": "something-else"}
+    identity_api = pod_labels(api_deployment(overlay, "identity-svc"))
+    workers = worker_deployments(overlay)
+    assert workers
+    for deployment in workers:
+        name = deployment["metadata"]["name"]
+        labels = pod_labels(deployment)
+        policies = [
+            n
+            for n in manifests(overlay, "NetworkPolicy")
+            if selector_matches(n["spec"]["podSelector"], labels)
+        ]
+        assert policies, f"{name}: no NetworkPolicy, so all traffic is allowed"
+        types = {t for p in policies for t in p["spec"]["policyTypes"]}
+        assert types == {"Ingress", "Egress"}, name
+        ingress = [rule for p in policies for rule in p["spec"].get("ingress", [])]
+        egress = [rule for p in policies for rule in p["spec"].get("egress", [])]
+        assert ingress == [], f"{name}: a worker accepts no connections"
+        assert _allows(egress, "to", {}, "kube-system", 53, "UDP"), name
+        assert _allows(egress, "to", {}, "kube-system", 53, "TCP"), name
+        assert _allows(egress, "to", {"cnpg.io/cluster": PG_CLUSTER}, NAMESPACE, 5432), name
+        assert _allows(egress, "to", NATS_LABELS, NAMESPACE, 4222), name
+        assert not _allows(egress, "to", identity_api, NAMESPACE, API_PORT), name
+        assert not _allows(egress, "to", identity_api, NAMESPACE, "http"), name
+        assert not _allows(egress, "to", stranger, "default", 443), name
+        assert not _allows(egress, "to", stranger, NAMESPACE, 5432), name
+        assert not _allows(egress, "to", {"cnpg.io/cluster": PG_CLUSTER}, NAMESPACE, 8000), name
+        for rule in egress:
+            assert rule.get("ports"), f"{name}: every egress rule names its ports"
+            if not rule.get("to"):
+                assert {p["port"] for p in rule["ports"]} == {53}, "only DNS may go anywhere"
 
 
 def _caddy_routes() -> dict[str, str]:
@@ -878,6 +1127,48 @@ def test_postgres_cluster_has_hangul_capable_locale_and_a_database_per_service(
             (f"{service}-db-credentials", "username"),
             (f"{service}-db-credentials", "password"),
         } <= refs
+
+
+_CREATE_EXTENSION = re.compile(r"CREATE\s+EXTENSION\s+(IF\s+NOT\s+EXISTS\s+)?\"?(\w+)", re.I)
+
+
+def _migration_extensions(service: str) -> dict[str, bool]:
+    """Extension -> whether every migration of ``service`` creates it with IF NOT EXISTS."""
+    module = service.replace("-", "_")
+    found: dict[str, bool] = {}
+    for path in sorted((ROOT / service / "src" / module / "migrations").rglob("*.py")):
+        for if_not_exists, name in _CREATE_EXTENSION.findall(path.read_text()):
+            found[name.lower()] = found.get(name.lower(), True) and bool(if_not_exists)
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_extensions_the_migrations_create_exist_before_them(overlay: str) -> None:
+    """The services' roles are not superusers: an extension a migration creates (proposal-svc:
+    pg_trgm) is created in the service's database by CloudNativePG first (initdb's
+    postInitApplicationSQL, or `extensions` of a Database resource), and the migration says
+    IF NOT EXISTS, which PostgreSQL then skips without a privilege check."""
+    (cluster,) = manifests(overlay, "Cluster")
+    initdb = cluster["spec"]["bootstrap"]["initdb"]
+    bootstrapped = {
+        initdb["database"]: {
+            name.lower()
+            for sql in initdb.get("postInitApplicationSQL", [])
+            for _, name in _CREATE_EXTENSION.findall(sql)
+        }
+    }
+    for database in manifests(overlay, "Database"):
+        bootstrapped[database["spec"]["name"]] = {
+            extension["name"]
+            for extension in database["spec"].get("extensions", [])
+            if extension.get("ensure", "present") == "present"
+        }
+    needed = {service.removesuffix("-svc"): _migration_extensions(service) for service in SERVICES}
+    assert "pg_trgm" in needed["proposal"], "the scan finds proposal-svc's CREATE EXTENSION"
+    for db, extensions in needed.items():
+        for name, if_not_exists in extensions.items():
+            assert name in bootstrapped.get(db, set()), f"database {db} lacks extension {name}"
+            assert if_not_exists, f"{db}: CREATE EXTENSION {name} without IF NOT EXISTS"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
