@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from vote_helpers import (
     NOTHING,
     Sessions,
@@ -338,3 +339,30 @@ async def test_a_refusal_nothing_explains_twice_is_503_and_writes_nothing(
     response = problem(await agree(client, tokens, uuid.uuid4(), proposal_id), 503, "vote-retry")
     assert response["status"] == 503
     assert await written(sessions) == NOTHING
+
+
+async def test_target_records_are_counted_from_rows(
+    client: httpx.AsyncClient, tokens: TestTokens, sessions: Sessions
+) -> None:
+    """The audit endpoint recounts rows, so a row deleted behind the service's back shows."""
+    proposal_id = await open_proposal(sessions)
+    cast = [
+        (
+            await client.post(
+                "/v1/votes/agreements",
+                json={"proposal_id": str(proposal_id)},
+                headers=tokens.headers(),
+            )
+        ).json()
+        for _ in range(3)
+    ]
+    body = (await client.get(f"/v1/votes/records/proposal/{proposal_id}")).json()
+    assert body["tally"] == body["rows"] == 3
+    assert sorted(r["vote_id"] for r in body["records"]) == sorted(c["vote_id"] for c in cast)
+    assert {r["voter_tag"] for r in body["records"]} == {c["receipt"]["voter_tag"] for c in cast}
+    async with sessions() as session, session.begin():
+        await session.execute(text("DELETE FROM votes WHERE id = :id"), {"id": cast[0]["vote_id"]})
+    after = (await client.get(f"/v1/votes/records/proposal/{proposal_id}")).json()
+    assert (after["tally"], after["rows"]) == (3, 2)
+    assert (await client.get(f"/v1/votes/records/proposal/{uuid.uuid4()}")).status_code == 404
+    assert (await client.get(f"/v1/votes/records/ballot/{proposal_id}")).status_code == 422

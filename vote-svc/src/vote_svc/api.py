@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -22,6 +22,8 @@ from vote_svc.schemas import (
     FullReceipt,
     ProposalTally,
     Receipt,
+    TargetRecord,
+    TargetRecords,
     VotePublic,
 )
 from vote_svc.service import CastVote, VoteContext
@@ -174,6 +176,30 @@ async def proposal_tally(proposal_id: uuid.UUID, session: SessionDep) -> Proposa
 async def forum_tally(forum_id: uuid.UUID, session: SessionDep) -> ForumTally:
     participants, by_choice = await service.forum_tally(session, forum_id)
     return ForumTally(forum_id=forum_id, participants=participants, by_choice=by_choice)
+
+
+@router.get(
+    "/records/{target_type}/{target_id}",
+    tags=["tallies"],
+    summary="Every vote of a target as the ledger knows it (public recount)",
+    description=(
+        "The vote rows themselves (vote id, voter tag, record hash; never a citizen id) and the "
+        "running tally. ledger-svc's audit compares them with the ledger: a deleted, altered or "
+        "inserted row shows up as a difference."
+    ),
+    responses=problem_responses(404, 422),
+)
+async def target_records(
+    target_type: Literal["proposal", "forum"], target_id: uuid.UUID, session: SessionDep
+) -> TargetRecords:
+    tally, rows = await service.target_records(session, target_type, target_id)
+    return TargetRecords(
+        target_type=target_type,
+        target_id=target_id,
+        tally=tally,
+        rows=len(rows),
+        records=[TargetRecord(vote_id=v, voter_tag=t, record_hash=h) for v, t, h in rows],
+    )
 
 
 @router.get(

@@ -177,3 +177,41 @@ class ForumTally(BaseModel):
     forum_id: uuid.UUID
     participants: int
     by_choice: dict[str, int]
+
+
+class TargetRecord(BaseModel):
+    """One vote as the public ledger knows it (no citizen id)."""
+
+    vote_id: uuid.UUID
+    voter_tag: str
+    record_hash: str
+
+
+class TargetRecords(BaseModel):
+    """Every vote row of a target, counted from the rows themselves (for the ledger's audit)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "target_type": "proposal",
+                    "target_id": _PROPOSAL_ID,
+                    "tally": 2,
+                    "rows": 2,
+                    "records": [
+                        {
+                            "vote_id": "0192f3a0-8b1c-7d2e-9f00-1a2b3c4d5e6f",
+                            "voter_tag": "328425d282733a9dfe874ddca11949b52f40e56295bc9787b138e4f352b7703f",
+                            "record_hash": "7f10aa42510bfd4a676159bd0683c51180e26e45a88c463a0053ca5c10cf7de8",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    target_type: Literal["proposal", "forum"]
+    target_id: uuid.UUID
+    tally: int = Field(description="The running counter")
+    rows: int = Field(description="Vote rows counted now")
+    records: list[TargetRecord]
