@@ -115,3 +115,16 @@ def test_fixed_vector() -> None:
 def test_non_canonical_bytes_are_refused(data: bytes) -> None:
     with pytest.raises(InvalidRecord):
         VoteRecord.decode(data)
+
+
+@pytest.mark.parametrize("field", ["target", "voter_tag", "cast_at"])
+def test_a_trailing_newline_does_not_pass_as_the_same_value(field: str) -> None:
+    """A tag with a trailing newline would be another tag, dodging the duplicate check."""
+    values = {
+        "cast_at": "2026-11-24T12:00:00.123456Z",
+        "target": "proposal:6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f",
+        "voter_tag": "0" * 64,
+    }
+    values[field] += "\n"
+    with pytest.raises(InvalidRecord):
+        VoteRecord(values["target"], values["voter_tag"], uuid.uuid4(), values["cast_at"], "agree")

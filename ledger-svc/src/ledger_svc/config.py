@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from services.config import ServiceSettings, service_config
+
+_DEV_KEK = base64.b64encode(b"dev-only-ledger-kek-32-bytes!!!!").decode()
 
 
 class LedgerSettings(ServiceSettings):
@@ -14,6 +20,38 @@ class LedgerSettings(ServiceSettings):
 
     service_name: str = "ledger-svc"
     port: int = 8004
+    #: ``local``: the Merkle log in our own database; ``fabric``: anchored on Hyperledger Fabric.
+    backend: Literal["local", "fabric"] = "local"
+    #: A batch closes at this many records...
+    batch_max: int = Field(default=200, ge=1, le=5000)
+    #: ...or after this many milliseconds, whichever comes first.
+    batch_ms: int = Field(default=200, ge=10, le=10_000)
+    #: vote-svc's base URL, for the audit (its public per-target records).
+    vote_url: str = "http://127.0.0.1:8003"
+    #: Seconds between audit rounds of the worker.
+    audit_interval_seconds: float = Field(default=60.0, gt=0)
+    #: Targets with a record newer than this many days are audited each round.
+    audit_active_days: int = Field(default=60, ge=1)
+    #: Base64 of 32 bytes: encrypts the tree-head signing keys at rest (AES-256-GCM).
+    key_encryption_key: SecretStr = SecretStr(_DEV_KEK)
+
+    @property
+    def kek(self) -> bytes:
+        """The key-encryption key as bytes."""
+        return base64.b64decode(self.key_encryption_key.get_secret_value())
+
+    @model_validator(mode="after")
+    def _safe(self) -> LedgerSettings:
+        if len(self.kek) != 32:
+            raise ValueError("LEDGER_KEY_ENCRYPTION_KEY must be base64 of exactly 32 bytes")
+        if (
+            self.environment == "production"
+            and self.key_encryption_key.get_secret_value() == _DEV_KEK
+        ):
+            raise ValueError(
+                "LEDGER_KEY_ENCRYPTION_KEY must be set in production (the dev default is refused)"
+            )
+        return self
 
 
 @lru_cache

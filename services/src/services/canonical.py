@@ -77,11 +77,11 @@ class VoteRecord:
     choice: str
 
     def __post_init__(self) -> None:
-        if not _TARGET.match(self.target):
+        if not _TARGET.fullmatch(self.target):
             raise InvalidRecord("target must be proposal:<uuid> or forum:<uuid>")
-        if not _TAG.match(self.voter_tag):
+        if not _TAG.fullmatch(self.voter_tag):
             raise InvalidRecord("voter_tag must be 64 lowercase hex digits")
-        if not _CAST_AT.match(self.cast_at):
+        if not _CAST_AT.fullmatch(self.cast_at):
             raise InvalidRecord("cast_at must be YYYY-MM-DDTHH:MM:SS.ffffffZ")
         if normalise_choice(self.choice) != self.choice:
             raise InvalidRecord("choice must be NFC")

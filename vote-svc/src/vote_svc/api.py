@@ -198,7 +198,9 @@ async def target_records(
         target_id=target_id,
         tally=tally,
         rows=len(rows),
-        records=[TargetRecord(vote_id=v, voter_tag=t, record_hash=h) for v, t, h in rows],
+        records=[
+            TargetRecord(vote_id=v, voter_tag=t, record_hash=h, cast_at=c) for v, t, h, c in rows
+        ],
     )
 
 

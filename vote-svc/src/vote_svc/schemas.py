@@ -185,6 +185,7 @@ class TargetRecord(BaseModel):
     vote_id: uuid.UUID
     voter_tag: str
     record_hash: str
+    cast_at: datetime
 
 
 class TargetRecords(BaseModel):
@@ -203,6 +204,7 @@ class TargetRecords(BaseModel):
                             "vote_id": "0192f3a0-8b1c-7d2e-9f00-1a2b3c4d5e6f",
                             "voter_tag": "328425d282733a9dfe874ddca11949b52f40e56295bc9787b138e4f352b7703f",
                             "record_hash": "7f10aa42510bfd4a676159bd0683c51180e26e45a88c463a0053ca5c10cf7de8",
+                            "cast_at": "2026-11-24T12:00:00.123456Z",
                         }
                     ],
                 }

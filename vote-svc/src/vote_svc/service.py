@@ -568,15 +568,17 @@ async def set_suspension(
 
 async def target_records(
     session: AsyncSession, target_type: TargetType, target_id: uuid.UUID
-) -> tuple[int, list[tuple[uuid.UUID, str, str]]]:
+) -> tuple[int, list[tuple[uuid.UUID, str, str, datetime]]]:
     """The target's running tally and every vote row (id, voter tag, record hash), counted from
     the rows themselves: what the ledger's audit compares with its own records."""
     _, tally = await _tally(session, target_type, target_id)
     rows = (
         await session.execute(
-            select(Vote.id, Vote.voter_tag, Vote.record_hash)
+            select(Vote.id, Vote.voter_tag, Vote.record_hash, Vote.cast_at)
             .where(Vote.target_type == target_type, Vote.target_id == target_id)
             .order_by(Vote.id)
         )
     ).all()
-    return (tally.vote_count if tally else 0), [(r.id, r.voter_tag, r.record_hash) for r in rows]
+    return (tally.vote_count if tally else 0), [
+        (r.id, r.voter_tag, r.record_hash, r.cast_at) for r in rows
+    ]

@@ -204,3 +204,59 @@ class VoteTallyChanged(_VoteEvent):
     count: int
     by_choice: dict[str, int] = Field(default_factory=dict)
     changed_at: datetime
+
+
+# --- ledger-svc --------------------------------------------------------------------------------
+
+
+class LedgerBatchCommitted(Event):
+    """A batch of vote records was appended to the ledger and anchored; a new tree head is signed."""
+
+    name: ClassVar[str] = "ledger.batch_committed"
+    source: ClassVar[str] = "/ledger-svc"
+    batch_seq: int
+    first_index: int
+    size: int
+    tree_size: int
+    root: str
+    batch_root: str
+    backend: Literal["local", "fabric"]
+    tx_id: str
+    block: int | None = None
+    committed_at: datetime
+
+    def ce_subject(self) -> str:
+        return f"batches/{self.batch_seq}"
+
+
+class LedgerDuplicateRefused(Event):
+    """A second record with the same (target, voter_tag) was refused: the same person twice."""
+
+    name: ClassVar[str] = "ledger.duplicate_refused"
+    source: ClassVar[str] = "/ledger-svc"
+    target: str
+    voter_tag: str
+    vote_id: uuid.UUID
+    first_vote_id: uuid.UUID
+    refused_at: datetime
+
+    def ce_subject(self) -> str:
+        return f"targets/{self.target}"
+
+
+class LedgerAuditMismatch(Event):
+    """The audit found the ledger and vote-svc (or the ledger and its own signed heads) disagree."""
+
+    name: ClassVar[str] = "ledger.audit_mismatch"
+    source: ClassVar[str] = "/ledger-svc"
+    kind: Literal["target", "ledger_integrity"]
+    target: str | None = None
+    ledger_count: int | None = None
+    service_count: int | None = None
+    missing_in_service: list[uuid.UUID] = Field(default_factory=list)
+    missing_in_ledger: list[uuid.UUID] = Field(default_factory=list)
+    detail: str = ""
+    detected_at: datetime
+
+    def ce_subject(self) -> str:
+        return f"targets/{self.target}" if self.target else "ledger"

@@ -243,6 +243,8 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
         computed["IDENTITY_SANDBOX_ROLES"] = "true"
     # The architecture's default for `make run`: the Merkle log in ledger-svc's own database.
     computed["LEDGER_BACKEND"] = "local"
+    # The auditor reads vote-svc's public per-target records.
+    computed["LEDGER_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
     exported = {key: environ.get(key, value) for key, value in computed.items()}
     # The launcher's own inputs were read from `environ` already; export them normalised (an
     # absolute data directory), so that every process agrees with runtime.json.
