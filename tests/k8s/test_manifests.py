@@ -25,12 +25,16 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # installed with kubernetes-validate
 import pytest
 import yaml  # type: ignore[import-untyped]
+from pydantic import ValidationError
+
+from services.config import ServiceSettings
 
 Manifest = dict[str, Any]
 
@@ -81,8 +85,30 @@ EXTERNAL_SECRETS = {
         "IDENTITY_DI_PEPPER",
         "IDENTITY_KEY_ENCRYPTION_KEY",
     ),
+    "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
+    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY",),
     "democracy-tls": ("tls.crt", "tls.key"),
 }
+#: Secret keys whose value is base64 of exactly 32 bytes (``openssl rand -base64 32``): AES-256
+#: key-encryption keys and vote-svc's voter-tag HMAC key. Every other key is a plain string.
+BASE64_32_BYTE_KEYS = {
+    "IDENTITY_KEY_ENCRYPTION_KEY",
+    "LEDGER_KEY_ENCRYPTION_KEY",
+    "VOTE_LEDGER_TAG_KEY",
+}
+#: service -> the Secret of its own settings, which every pod of it (API, migration Job,
+#: workers) takes whole with envFrom: production refuses the dev defaults of these keys.
+SERVICE_SECRETS = {
+    "identity-svc": "identity-svc-secrets",
+    "ledger-svc": "ledger-svc-secrets",
+    "vote-svc": "vote-svc-secrets",
+}
+#: Consumers that must run as exactly one replica (no HPA): ledger-svc's appends to the Merkle
+#: log are serialised by a PostgreSQL advisory lock, so more replicas add no throughput.
+SINGLE_WRITER_CONSUMERS = {"ledger-svc-consume"}
+#: Worker Deployment -> {service whose API it calls over HTTP: the setting with that URL}. Every
+#: other worker talks only to PostgreSQL and NATS; these may also reach exactly those APIs.
+WORKER_HTTP_PEERS = {"ledger-svc-audit": {"vote-svc": "LEDGER_VOTE_URL"}}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -205,9 +231,14 @@ def pod_labels(workload: Manifest) -> dict[str, str]:
     return labels
 
 
-def container_env(overlay: str, container: dict[str, Any]) -> dict[str, str]:
+def container_env(
+    overlay: str, container: dict[str, Any], external: dict[str, dict[str, str]] | None = None
+) -> dict[str, str]:
     """The container's environment as the kubelet builds it: envFrom ConfigMaps/Secrets, then
-    env (with $(VAR) expanded). Secret values are decoded when the Secret is rendered."""
+    env (with $(VAR) expanded). Secret values are decoded when the Secret is rendered; a Secret
+    that is not (prod) takes its values from ``external`` (name -> key -> value) if given there,
+    else a secretKeyRef shows as ``<secret/key>`` and an envFrom adds nothing."""
+    external = external or {}
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         if "configMapRef" in source:
@@ -217,6 +248,8 @@ def container_env(overlay: str, container: dict[str, Any]) -> dict[str, str]:
             secrets = [s for s in manifests(overlay, "Secret") if s["metadata"]["name"] == name]
             for secret in secrets:
                 env.update({k: base64.b64decode(v).decode() for k, v in secret["data"].items()})
+            if not secrets:
+                env.update(external.get(name, {}))
     for var in container.get("env", []):
         if "value" in var:
             env[var["name"]] = re.sub(
@@ -224,7 +257,9 @@ def container_env(overlay: str, container: dict[str, Any]) -> dict[str, str]:
             )
         else:
             ref = var["valueFrom"].get("secretKeyRef") or var["valueFrom"].get("configMapKeyRef")
-            env[var["name"]] = f"<{ref['name']}/{ref['key']}>"
+            env[var["name"]] = external.get(ref["name"], {}).get(
+                ref["key"], f"<{ref['name']}/{ref['key']}>"
+            )
             secrets = [
                 s for s in manifests(overlay, "Secret") if s["metadata"]["name"] == ref["name"]
             ]
@@ -607,6 +642,19 @@ def test_every_workload_is_hardened_and_bounded(overlay: str) -> None:
                 assert "readinessProbe" in container, f"{where}: readinessProbe"
 
 
+def _settings_class(service: str) -> type[ServiceSettings]:
+    """The service's settings class (the ServiceSettings subclass of its config module)."""
+    config = importlib.import_module(f"{service.removesuffix('-svc')}_svc.config")
+    (found,) = {
+        value
+        for value in vars(config).values()
+        if isinstance(value, type)
+        and issubclass(value, ServiceSettings)
+        and value is not ServiceSettings
+    }
+    return found
+
+
 def _cli_subcommands(service: str) -> set[str]:
     """The subcommands the service's console script really has (from its argparse help)."""
     module = importlib.import_module(f"{service.removesuffix('-svc')}_svc.cli")
@@ -842,7 +890,9 @@ def test_procfile_lists_the_apis_and_workers() -> None:
 def test_every_procfile_worker_has_its_deployment(overlay: str) -> None:
     """Each worker of the local runtime runs in Kubernetes as a Deployment `<svc>-<subcommand>`
     with exactly that command, and Kubernetes runs no worker the local runtime lacks. Relays: one
-    replica, Recreate (outbox order); consumers may scale (RollingUpdate); tick: one replica."""
+    replica, Recreate (outbox order); consumers may scale (RollingUpdate), except the single
+    writers (SINGLE_WRITER_CONSUMERS: exactly one replica); tick and audit: one replica. None of
+    them but the scalable consumers may have an HPA."""
     docs = (ROOT / "docs" / "kubernetes.md").read_text()
     hpa_targets = {
         hpa["spec"]["scaleTargetRef"]["name"]
@@ -883,11 +933,21 @@ def test_every_procfile_worker_has_its_deployment(overlay: str) -> None:
             # Consumers share durable pull consumers, so they may scale and roll.
             assert replicas >= 1, where
             assert _strategy(deployment) == "RollingUpdate", f"{where}: no Recreate needed"
+            if deployment["metadata"]["name"] in SINGLE_WRITER_CONSUMERS:
+                # Appends take one lock in turn: a second replica would only wait for it (the
+                # lock keeps a rollout's brief second replica safe, so RollingUpdate stays).
+                assert replicas == 1, f"{where}: one writer, more replicas add no throughput"
+                assert deployment["metadata"]["name"] not in hpa_targets, where
         elif subcommand == "tick":
             assert replicas == 1, f"{where}: one ticker is enough"
             assert deployment["metadata"]["name"] not in hpa_targets, where
+        elif subcommand == "audit":
+            assert replicas == 1, f"{where}: a second auditor only repeats the rounds"
+            assert deployment["metadata"]["name"] not in hpa_targets, where
         else:
             pytest.fail(f"{where}: decide replicas and strategy of `{subcommand}` workers here")
+    consumers = {f"{s}-{sub}" for s, sub in procfile_workers().values() if sub == "consume"}
+    assert SINGLE_WRITER_CONSUMERS <= consumers, "a rule for a consumer that does not exist"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -988,22 +1048,31 @@ def test_worker_probes_check_their_own_database_and_nats(overlay: str) -> None:
             assert proc.returncode == 0, f"{name}: liveness fails on a live process"
 
 
+def _policies_of(overlay: str, labels: dict[str, str]) -> list[Manifest]:
+    """The NetworkPolicies that select a pod with ``labels`` (they add up)."""
+    return [
+        n
+        for n in manifests(overlay, "NetworkPolicy")
+        if selector_matches(n["spec"]["podSelector"], labels)
+    ]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workers_talk_only_to_postgres_and_nats(overlay: str) -> None:
     """Every worker pod is isolated: no ingress at all; egress to DNS, PostgreSQL and NATS only
-    (not even identity-svc's API). Policies add up, so all that select the pod are evaluated."""
+    (not even identity-svc's API), except that the workers of WORKER_HTTP_PEERS (ledger-svc's
+    auditor) also reach exactly the API pods they call (vote-svc), on the API port only.
+    Policies add up, so all that select the pod are evaluated."""
     stranger = {"app": "something-else"}
     identity_api = pod_labels(api_deployment(overlay, "identity-svc"))
+    apis = {service: pod_labels(api_deployment(overlay, service)) for service in SERVICES}
     workers = worker_deployments(overlay)
     assert workers
+    assert set(WORKER_HTTP_PEERS) <= {d["metadata"]["name"] for d in workers}
     for deployment in workers:
         name = deployment["metadata"]["name"]
         labels = pod_labels(deployment)
-        policies = [
-            n
-            for n in manifests(overlay, "NetworkPolicy")
-            if selector_matches(n["spec"]["podSelector"], labels)
-        ]
+        policies = _policies_of(overlay, labels)
         assert policies, f"{name}: no NetworkPolicy, so all traffic is allowed"
         types = {t for p in policies for t in p["spec"]["policyTypes"]}
         assert types == {"Ingress", "Egress"}, name
@@ -1019,10 +1088,85 @@ def test_workers_talk_only_to_postgres_and_nats(overlay: str) -> None:
         assert not _allows(egress, "to", stranger, "default", 443), name
         assert not _allows(egress, "to", stranger, NAMESPACE, 5432), name
         assert not _allows(egress, "to", {"cnpg.io/cluster": PG_CLUSTER}, NAMESPACE, 8000), name
+        peers = WORKER_HTTP_PEERS.get(name, {})
+        for service, api in apis.items():
+            where = f"{name} -> {service}"
+            reaches = _allows(egress, "to", api, NAMESPACE, API_PORT)
+            assert reaches == (service in peers), f"{where}: allowed {reaches}"
+            assert not _allows(egress, "to", api, NAMESPACE, "http"), f"{where}: named port"
+            # Only the API pods, only their port, only in this namespace.
+            assert not _allows(egress, "to", api, NAMESPACE, 443), where
+            assert not _allows(egress, "to", api, NAMESPACE, 5432), where
+            assert not _allows(egress, "to", api, "default", API_PORT), where
+        for other in workloads(overlay):
+            if labels_of(other)["app.kubernetes.io/component"] != "api":
+                other_pod = pod_labels(other)
+                assert not _allows(egress, "to", other_pod, NAMESPACE, API_PORT), name
         for rule in egress:
             assert rule.get("ports"), f"{name}: every egress rule names its ports"
             if not rule.get("to"):
                 assert {p["port"] for p in rule["ports"]} == {53}, "only DNS may go anywhere"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workers_that_call_an_api_are_wired_to_it_end_to_end(overlay: str) -> None:
+    """For each worker of WORKER_HTTP_PEERS (ledger-svc-audit -> vote-svc): the setting is one
+    the service really has and names the peer's Service; that Service's port leads to the API
+    container's port, which the worker's egress allows and the peer's own NetworkPolicy admits
+    from the worker. The extra policy that allows it selects that worker's pods only, opens no
+    ingress, and is out of reach of the docs' ingress patches (no app.kubernetes.io/name)."""
+    pods = {f"{w['kind']}/{w['metadata']['name']}": pod_labels(w) for w in workloads(overlay)}
+    for worker_name, peers in WORKER_HTTP_PEERS.items():
+        worker = find(overlay, "Deployment", worker_name)
+        labels = pod_labels(worker)
+        service = labels["app.kubernetes.io/name"]
+        prefix = SERVICES[service]
+        settings_class = _settings_class(service)
+        env = container_env(overlay, containers(worker)[0])
+        policies = _policies_of(overlay, labels)
+        egress = [rule for p in policies for rule in p["spec"].get("egress", [])]
+        for peer, setting in peers.items():
+            where = f"{overlay}: {worker_name} -> {peer} ({setting})"
+            field = setting.removeprefix(f"{prefix}_").lower()
+            assert setting.startswith(f"{prefix}_"), where
+            assert field in settings_class.model_fields, f"{where}: {service} has no such setting"
+            url = urllib.parse.urlsplit(env[setting])
+            assert (url.scheme, url.hostname) == ("http", peer), f"{where}: {env[setting]}"
+            service_port = url.port or 80
+            (svc_port,) = [
+                p
+                for p in find(overlay, "Service", peer)["spec"]["ports"]
+                if p["port"] == service_port
+            ]
+            api = api_deployment(overlay, peer)
+            (container,) = containers(api)
+            (container_port,) = [
+                p["containerPort"]
+                for p in container["ports"]
+                if svc_port["targetPort"] in (p["containerPort"], p.get("name"))
+            ]
+            api_pod = pod_labels(api)
+            assert _allows(egress, "to", api_pod, NAMESPACE, container_port), where
+            (peer_policy,) = _policies_of(overlay, api_pod)
+            ingress = peer_policy["spec"]["ingress"]
+            assert _allows(ingress, "from", labels, NAMESPACE, svc_port["targetPort"]), where
+        for policy in policies:
+            if policy["metadata"]["name"] == "democracy-workers":
+                continue
+            selected = {
+                n for n, pod in pods.items() if selector_matches(policy["spec"]["podSelector"], pod)
+            }
+            assert selected == {f"Deployment/{worker_name}"}, (
+                f"{policy['metadata']['name']}: {selected}"
+            )
+            assert policy["spec"]["policyTypes"] == ["Egress"], policy["metadata"]["name"]
+            assert "ingress" not in policy["spec"], policy["metadata"]["name"]
+            assert "app.kubernetes.io/name" not in labels_of(policy), policy["metadata"]["name"]
+    # The docs' ingress patch (`/spec/ingress/0/from/-` on every NetworkPolicy labelled
+    # app.kubernetes.io/name) must apply to each policy it targets.
+    for policy in manifests(overlay, "NetworkPolicy"):
+        if "app.kubernetes.io/name" in labels_of(policy):
+            assert policy["spec"]["ingress"][0]["from"], policy["metadata"]["name"]
 
 
 def _caddy_routes() -> dict[str, str]:
@@ -1072,14 +1216,115 @@ def test_each_service_is_configured_through_its_prefix(overlay: str) -> None:
                 rf"postgresql\+asyncpg://{re.escape(user)}:{password}@{PG_CLUSTER}-rw:5432/{db}",
                 url,
             ), url
-            if service == "identity-svc":
-                # The peppers and the key-encryption key (dev: a generated, hash-suffixed name).
+            if service in SERVICE_SECRETS:
+                # Identity's peppers and key-encryption key, ledger's key-encryption key,
+                # vote's voter-tag key: the whole Secret in every pod (dev: a generated,
+                # hash-suffixed name).
+                secret = SERVICE_SECRETS[service]
                 assert any(
-                    re.fullmatch(r"identity-svc-secrets(-\w+)?", name) and key is None
+                    re.fullmatch(rf"{secret}(-\w+)?", name) and key is None
                     for name, key in secret_references(workload)
-                )
+                ), f"{workload['metadata']['name']} lacks {secret}"
                 if overlay == "dev":
-                    assert {"IDENTITY_CI_PEPPER", "IDENTITY_KEY_ENCRYPTION_KEY"} <= set(env)
+                    assert set(EXTERNAL_SECRETS[secret]) <= set(env), workload["metadata"]["name"]
+            if service == "ledger-svc":
+                assert env["LEDGER_VOTE_URL"] == "http://vote-svc"
+
+
+def _documented_secret_values() -> dict[str, dict[str, str]]:
+    """The external Secrets filled in as docs/kubernetes.md creates them (fresh random values)."""
+    values: dict[str, dict[str, str]] = {}
+    for name, keys in EXTERNAL_SECRETS.items():
+        values[name] = {}
+        for key in keys:
+            if key == "username":
+                values[name][key] = name.removesuffix("-svc-db-credentials")
+            elif key in BASE64_32_BYTE_KEYS:
+                values[name][key] = base64.b64encode(os.urandom(32)).decode()
+            else:
+                values[name][key] = os.urandom(32).hex()
+    return values
+
+
+def _load_settings(
+    settings_class: type[ServiceSettings],
+    prefix: str,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> ServiceSettings:
+    """The settings a process with exactly ``env`` (as far as ``prefix`` goes) would read."""
+    for var in list(os.environ):
+        if var.startswith(f"{prefix}_"):
+            monkeypatch.delenv(var)
+    for var, value in env.items():
+        if var.startswith(f"{prefix}_"):
+            monkeypatch.setenv(var, value)
+    return settings_class()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_pods_settings_load_from_its_rendered_environment(
+    overlay: str, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every pod of the service (API, migration Job, workers) gets an environment its settings
+    class accepts (prod: with the external Secrets filled in as docs/kubernetes.md creates them),
+    with the overlay's ENVIRONMENT and DATABASE_URL. In prod, the same pod without its
+    SERVICE_SECRETS Secret is refused: production rejects the dev defaults of those keys."""
+    settings_class = _settings_class(service)
+    prefix = SERVICES[service]
+    external = _documented_secret_values() if overlay == "prod" else {}
+    pods = [w for w in workloads(overlay) if labels_of(w)["app.kubernetes.io/name"] == service]
+    assert len(pods) >= 2, "an API and a migration Job at least"
+    for workload in pods:
+        name = workload["metadata"]["name"]
+        (container,) = containers(workload)
+        env = container_env(overlay, container, external)
+        settings = _load_settings(settings_class, prefix, env, monkeypatch)
+        assert settings.environment == {"dev": "dev", "prod": "production"}[overlay], name
+        assert settings.database_url == env[f"{prefix}_DATABASE_URL"], name
+        assert "<" not in settings.database_url, f"{name}: an unresolved Secret reference"
+        if overlay == "prod" and service in SERVICE_SECRETS:
+            without = {k: v for k, v in external.items() if k != SERVICE_SECRETS[service]}
+            env = container_env(overlay, container, without)
+            with pytest.raises(ValidationError, match="dev default is refused"):
+                _load_settings(settings_class, prefix, env, monkeypatch)
+
+
+#: Connections max_connections keeps beyond the services': superuser_reserved_connections (3)
+#: and the CloudNativePG instance manager's and exporter's own.
+PG_RESERVED_CONNECTIONS = 10
+
+
+def test_prod_postgres_max_connections_covers_the_worst_case() -> None:
+    """docs/kubernetes.md's connection budget: every API at its HPA maximum with full pools
+    (DB_POOL_SIZE + DB_MAX_OVERFLOW of its ConfigMap), every worker pod with the pool
+    services.worker opens, one connection per migration Job, plus the reserved ones, fit in the
+    cluster's max_connections."""
+    source = (ROOT / "services" / "src" / "services" / "worker.py").read_text()
+    match = re.search(r"create_engine\([^)]*pool_size=(\d+), max_overflow=(\d+)\)", source)
+    assert match, "services/worker.py no longer sizes the workers' pool like this"
+    per_worker = int(match[1]) + int(match[2])
+    hpa_max = {
+        hpa["spec"]["scaleTargetRef"]["name"]: hpa["spec"]["maxReplicas"]
+        for hpa in manifests("prod", "HorizontalPodAutoscaler")
+    }
+    budget = len(manifests("prod", "Job")) + PG_RESERVED_CONNECTIONS
+    for deployment in manifests("prod", "Deployment"):
+        name = deployment["metadata"]["name"]
+        pods = hpa_max.get(name, deployment["spec"]["replicas"])
+        if labels_of(deployment)["app.kubernetes.io/component"] == "api":
+            prefix = SERVICES[labels_of(deployment)["app.kubernetes.io/name"]]
+            env = container_env("prod", containers(deployment)[0])
+            budget += pods * (
+                int(env[f"{prefix}_DB_POOL_SIZE"]) + int(env[f"{prefix}_DB_MAX_OVERFLOW"])
+            )
+        else:
+            assert name not in hpa_max, f"{name}: a worker HPA is not in the budget"
+            budget += pods * per_worker
+    (cluster,) = manifests("prod", "Cluster")
+    limit = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
+    assert budget <= limit, f"worst case {budget} connections, max_connections {limit}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -1235,6 +1480,21 @@ def test_prod_references_only_documented_external_secrets() -> None:
         assert f"`{name}`" in docs, f"docs/kubernetes.md does not explain Secret {name}"
         for key in keys:
             assert f"`{key}`" in docs, f"docs/kubernetes.md does not name key {key} of {name}"
+    # Every service's own settings Secret comes with the command that creates it, one
+    # --from-literal per key, the base64 keys as 32 random bytes.
+    commands = {
+        match[1]: match[2]
+        for match in re.finditer(
+            r"kubectl -n democracy create secret generic (\S+)((?:[^\n]*\\\n)*[^\n]*)", docs
+        )
+    }
+    for name in SERVICE_SECRETS.values():
+        assert name in commands, f"docs/kubernetes.md has no command that creates {name}"
+        literals = dict(re.findall(r'--from-literal=(\w+)=("[^"]*"|\S+)', commands[name]))
+        assert set(literals) == set(EXTERNAL_SECRETS[name]), name
+        for key, value in literals.items():
+            if key in BASE64_32_BYTE_KEYS:
+                assert value == '"$(openssl rand -base64 32)"', f"{name}/{key}"
 
 
 def test_dev_is_small_and_its_secrets_are_obviously_fake() -> None:
@@ -1252,7 +1512,7 @@ def test_dev_is_small_and_its_secrets_are_obviously_fake() -> None:
         for key, value in values.items():
             if key == "username":
                 continue
-            if key == "IDENTITY_KEY_ENCRYPTION_KEY":
+            if key in BASE64_32_BYTE_KEYS:
                 raw = base64.b64decode(value)
                 assert len(raw) == 32, "base64 of exactly 32 bytes"
                 value = raw.decode()
