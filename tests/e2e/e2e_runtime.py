@@ -29,6 +29,8 @@ class Runtime:
         self.ports = ports
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        #: Settings a test adds on top of the launcher's (e.g. a faster audit round).
+        self.extra_env: dict[str, str] = {}
 
     @property
     def entry_url(self) -> str:
@@ -43,6 +45,7 @@ class Runtime:
         env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
         env.update({name: str(port) for name, port in self.ports.items()})
         env["PLATFORM_DATA_DIR"] = str(self.data_dir)
+        env.update(self.extra_env)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "services.localrt.run"],

@@ -14,6 +14,8 @@ import httpx
 import pytest
 from e2e_runtime import Runtime
 
+from ledger_svc.verify import verify_receipt
+
 pytestmark = pytest.mark.e2e
 
 CITIZENS = 1001
@@ -56,7 +58,7 @@ class Platform:
         async with self.gate:
             return await self.client.request(method, path, headers=headers, **kwargs)
 
-    async def agree(self, citizens: list[dict[str, Any]], proposal_id: str) -> None:
+    async def agree(self, citizens: list[dict[str, Any]], proposal_id: str) -> list[str]:
         responses = await asyncio.gather(
             *(
                 self.call(
@@ -71,6 +73,7 @@ class Platform:
         assert [r.status_code for r in responses] == [201] * len(citizens), {
             r.text for r in responses
         }
+        return [str(r.json()["vote_id"]) for r in responses]
 
     async def eventually(
         self, what: str, check: Callable[[], Awaitable[bool]], within: float = 60.0
@@ -127,11 +130,11 @@ async def _scenario(platform: Platform) -> None:
 
     await platform.eventually("the proposal to be open for agreements", votable)
 
-    await platform.agree(voters[:50], pid)
+    vote_ids = await platform.agree(voters[:50], pid)
     state = await platform.until_obligations(pid, {"department_answer"})
     assert [t["threshold"] for t in state["tiers_reached"]] == [50]
 
-    await platform.agree(voters[50:100], pid)
+    vote_ids += await platform.agree(voters[50:100], pid)
     state = await platform.until_obligations(pid, {"department_answer", "forum"})
     forum_id = state["forum_id"]
     assert forum_id
@@ -139,7 +142,7 @@ async def _scenario(platform: Platform) -> None:
     assert forum["status"] == "open"
     assert forum["proposal_id"] == pid
 
-    await platform.agree(voters[100:1000], pid)
+    vote_ids += await platform.agree(voters[100:1000], pid)
     state = await platform.until_obligations(pid, {"department_answer", "forum", "mayor_answer"})
     assert [t["threshold"] for t in state["tiers_reached"]] == [50, 100, 1000]
     tally = (await platform.call("GET", f"/v1/votes/tallies/proposals/{pid}")).json()
@@ -241,10 +244,50 @@ async def _scenario(platform: Platform) -> None:
     assert timeline[-1]["data"]["to_status"] == "budget_linked"
     assert [e["seq"] for e in timeline] == sorted(e["seq"] for e in timeline)
 
+    # The auditor compared the ledger's recount with vote-svc's rows and found them equal.
+    async def audited() -> bool:
+        response = await platform.call("GET", f"/v1/ledger/audit/targets/{pid}")
+        return response.status_code == 200 and response.json()["service_count"] == 1000
+
+    await platform.eventually("the audit of the proposal", audited)
+    audit = (await platform.call("GET", f"/v1/ledger/audit/targets/{pid}")).json()
+    assert audit["consistent"] is True, audit
+    assert (audit["ledger_count"], audit["duplicate_tags"]) == (1000, 0)
+    integrity = (await platform.call("GET", "/v1/ledger/audit/integrity")).json()
+    assert integrity["consistent"] is True, integrity
+
+
+async def _check_ledger(platform: Platform, pid: str, vote_ids: list[str]) -> None:
+    """Every agreement is in the ledger, with a receipt the offline verifier accepts against the
+    current signed head, and the ledger alone recounts the proposal to 1,000."""
+
+    async def recorded() -> bool:
+        head = await platform.call("GET", "/v1/ledger/head")
+        return head.status_code == 200 and head.json()["tree_size"] >= len(vote_ids)
+
+    await platform.eventually("the ledger to record every agreement", recorded)
+    head = (await platform.call("GET", "/v1/ledger/head")).json()
+    keys = (await platform.call("GET", "/v1/ledger/keys")).json()["keys"]
+    receipts = await asyncio.gather(
+        *(
+            platform.call(
+                "GET", f"/v1/ledger/receipts/{v}", params={"tree_size": head["tree_size"]}
+            )
+            for v in vote_ids
+        )
+    )
+    for receipt in receipts:
+        assert receipt.status_code == 200, receipt.text
+        result = verify_receipt(receipt.json(), head, keys)
+        assert result.ok, result.failures
+    recount = (await platform.call("GET", f"/v1/ledger/recount/proposal/{pid}")).json()
+    assert (recount["count"], recount["duplicate_tags"]) == (1000, 0)
+
 
 @pytest.mark.timeout(600)
 def test_participation_journey_through_caddy(runtime: Runtime) -> None:
     with httpx.Client(trust_env=False, timeout=10.0) as sync_client:
+        runtime.extra_env["LEDGER_AUDIT_INTERVAL_SECONDS"] = "2"
         runtime.start()
         runtime.wait_healthy(sync_client)
 
