@@ -58,6 +58,7 @@ k8s-validate: sync
 
 bench: sync
 	$(RUN) python tests/bench/bench_foundation.py
+	$(RUN) python tests/bench/bench_ledger.py
 
 clean:
 	rm -rf .data
