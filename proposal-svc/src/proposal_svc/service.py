@@ -411,15 +411,7 @@ async def answer(
         created_at=now,
     )
     session.add(record)
-    await session.execute(
-        update(Obligation)
-        .where(
-            Obligation.proposal_id == proposal_id,
-            Obligation.kind == obligation_kind,
-            Obligation.fulfilled_at.is_(None),
-        )
-        .values(fulfilled_at=now)
-    )
+    await _fulfil(session, proposal_id, obligation_kind, now)
     await _timeline(
         session,
         proposal_id,
@@ -604,6 +596,19 @@ async def _cross_tier(
         await _open_proposal_forum(session, ctx, proposal)
 
 
+async def _fulfil(session: AsyncSession, proposal_id: uuid.UUID, kind: str, now: datetime) -> None:
+    """Mark the proposal's obligation of ``kind`` fulfilled (if it exists and is still open)."""
+    await session.execute(
+        update(Obligation)
+        .where(
+            Obligation.proposal_id == proposal_id,
+            Obligation.kind == kind,
+            Obligation.fulfilled_at.is_(None),
+        )
+        .values(fulfilled_at=now)
+    )
+
+
 async def _create_obligation(
     session: AsyncSession, proposal_id: uuid.UUID, kind: str, now: datetime, due_at: datetime
 ) -> None:
@@ -745,15 +750,7 @@ async def close_forum(
     if forum.proposal_id is None:
         return
     proposal_id = forum.proposal_id
-    await session.execute(
-        update(Obligation)
-        .where(
-            Obligation.proposal_id == proposal_id,
-            Obligation.kind == "forum",
-            Obligation.fulfilled_at.is_(None),
-        )
-        .values(fulfilled_at=now)
-    )
+    await _fulfil(session, proposal_id, "forum", now)
     await _timeline(
         session,
         proposal_id,
