@@ -1,4 +1,4 @@
-"""The Kubernetes manifests (k8s/) and the service images (*/Dockerfile), checked offline.
+"""The Kubernetes manifests (k8s/) and the images (deploy/docker/Dockerfile), checked offline.
 
 Each overlay is rendered with kustomize (``kubectl kustomize`` when kubectl is on PATH,
 otherwise a pinned kustomize built once with ``go install`` into ``.cache/bin``), validated
@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ ROUTES = {
     "/v1/ledger": "ledger-svc",
     "/v1/notifications": "notify-svc",
 }
-#: The uid/gid of the images (*/Dockerfile USER) and of the pods' securityContext.
+#: The uid/gid of the images (deploy/docker/Dockerfile USER) and of the pods' securityContext.
 APP_UID = 10001
 API_PORT = 8000
 PG_CLUSTER = "democracy-pg"
@@ -1548,8 +1549,15 @@ def test_nats_helm_values_run_a_jetstream_cluster() -> None:
 # --------------------------------------------------------------------------- images
 
 
-def _dockerfile(service: str) -> str:
-    return (ROOT / service / "Dockerfile").read_text()
+#: The one Dockerfile of every service image, parametrised by the build argument SERVICE.
+DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+#: Instructions whose arguments the builder expands ($VAR from ARG and ENV). RUN's shell form
+#: sees the same variables in its environment; CMD and ENTRYPOINT in exec form see none.
+_EXPANDED = {"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME",
+             "WORKDIR", "RUN"}  # fmt: skip
+_VARIABLE = re.compile(
+    r"\$\{(?P<name>\w+)(?:(?P<op>//|/|:-|:\+)(?P<word>[^}]*))?\}|\$(?P<bare>\w+)"
+)
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -1567,36 +1575,211 @@ def _instructions(text: str) -> list[tuple[str, str]]:
     return result
 
 
+def _expand(text: str, scope: dict[str, str]) -> str:
+    """Dockerfile variable expansion: $V, ${V}, ${V:-word}, ${V:+word} and (syntax >= 1.7)
+    ${V/old/new}, ${V//old/new} with literal patterns. An unset variable expands to ""."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group("name") or match.group("bare")
+        value = scope.get(name)
+        op, word = match.group("op"), match.group("word")
+        if op is None:
+            return value or ""
+        if op == ":-":
+            return value or _expand(word, scope)
+        if op == ":+":
+            return _expand(word, scope) if value else ""
+        old, _, new = word.partition("/")
+        assert not set(old) & set("*?["), f"glob patterns are not rendered here: {match.group()}"
+        return (value or "").replace(old, new, -1 if op == "//" else 1)
+
+    return _VARIABLE.sub(one, text)
+
+
+def _declared_arg(args: str) -> tuple[str, str | None]:
+    name, eq, default = args.partition("=")
+    return name, (default if eq else None)
+
+
+def render_dockerfile(text: str, build_args: dict[str, str]) -> list[list[tuple[str, str]]]:
+    """The Dockerfile as the builder sees it with ``--build-arg`` ``build_args``: its stages
+    (the instructions of each, FROM first), variables expanded where the builder expands them.
+
+    A global ARG (before the first FROM) is visible in a stage only if the stage declares it
+    again; a build argument overrides a default; ENV variables follow in later instructions."""
+    global_args: dict[str, str] = {}
+    stages: list[list[tuple[str, str]]] = []
+    scope: dict[str, str] = {}
+    for instruction, args in _instructions(text):
+        if instruction == "ARG":
+            name, default = _declared_arg(args)
+            current = scope if stages else global_args
+            if name in build_args:
+                current[name] = build_args[name]
+            elif default is not None:
+                current[name] = _expand(default, current)
+            elif stages and name in global_args:
+                scope[name] = global_args[name]
+            if stages:
+                stages[-1].append((instruction, args))
+            continue
+        if instruction == "FROM":
+            stages.append([])
+            scope = {}
+            expanded = _expand(args, global_args)
+        elif instruction in _EXPANDED and not (instruction == "RUN" and args.startswith("[")):
+            expanded = _expand(args, scope)
+        else:
+            expanded = args
+        if instruction == "ENV":
+            for pair in shlex.split(expanded):
+                key, _, value = pair.partition("=")
+                scope[key] = value
+        assert stages, f"{instruction} before the first FROM"
+        stages[-1].append((instruction, expanded))
+    return stages
+
+
+def _dockerfile(service: str) -> list[list[tuple[str, str]]]:
+    return render_dockerfile(DOCKERFILE.read_text(), {"SERVICE": service})
+
+
+def _uv_syncs(stage: list[tuple[str, str]]) -> list[list[str]]:
+    """The argv of every `uv sync` the stage runs (shell words, up to the next operator)."""
+    syncs = []
+    for instruction, args in stage:
+        if instruction != "RUN":
+            continue
+        words = shlex.split(args)
+        for i in range(len(words) - 1):
+            if words[i : i + 2] == ["uv", "sync"]:
+                end = next(
+                    (j for j in range(i, len(words)) if words[j] in {"&&", "||", ";", "|"}),
+                    len(words),
+                )
+                syncs.append(words[i:end])
+    return syncs
+
+
+def _option(argv: list[str], option: str) -> str | None:
+    return argv[argv.index(option) + 1] if option in argv else None
+
+
+def _workspace_services() -> set[str]:
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    return {member for member in members["members"] if member != "services"}
+
+
+def test_every_service_of_the_workspace_builds_from_the_one_dockerfile() -> None:
+    assert _workspace_services() == set(SERVICES), "SERVICES must list every workspace service"
+    assert DOCKERFILE.is_file()
+    for service in sorted(_workspace_services()):
+        assert not (ROOT / service / "Dockerfile").exists(), f"{service}: a second Dockerfile"
+    others = {
+        path.relative_to(ROOT).as_posix()
+        for pattern in (
+            "Dockerfile*",
+            "*/Dockerfile*",
+            "deploy/**/Dockerfile*",
+            "k8s/**/Dockerfile*",
+        )
+        for path in ROOT.glob(pattern)
+    }
+    assert others == {"deploy/docker/Dockerfile"}
+    # docs/kubernetes.md builds the images from it, with the repository root as context.
+    docs = re.sub(r"\\\n", " ", (ROOT / "docs" / "kubernetes.md").read_text())
+    builds = [
+        shlex.split(line.strip())
+        for line in docs.splitlines()
+        if line.strip().startswith("docker build ")
+    ]
+    assert builds, "docs/kubernetes.md shows no docker build command"
+    for argv in builds:
+        assert _option(argv, "-f") == "deploy/docker/Dockerfile", argv
+        service = (_option(argv, "--build-arg") or "").removeprefix("SERVICE=")
+        assert service in SERVICES or service.startswith("$"), argv
+        assert argv[-1] == ".", "the build context is the repository root"
+
+
+def test_the_dockerfile_needs_a_service() -> None:
+    """Without --build-arg SERVICE the build stops before it copies anything of a service."""
+    stages = render_dockerfile(DOCKERFILE.read_text(), {})
+    build = next(stage for stage in stages if stage[0][1].endswith(" AS build"))
+    first_run = next(args for instruction, args in build if instruction == "RUN")
+    proc = subprocess.run(
+        ["/bin/sh", "-c", first_run],
+        env={},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "SERVICE" in proc.stderr
+    copies_before = [
+        args
+        for instruction, args in build[: build.index(("RUN", first_run))]
+        if instruction == "COPY" and "--from" not in args
+    ]
+    assert not copies_before, copies_before
+
+
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_dockerfile_builds_only_its_service_and_runs_it_as_non_root(service: str) -> None:
     module = service.replace("-", "_")
-    instructions = _instructions(_dockerfile(service))
-    args = {
-        a.split("=", 1)[0]: a.split("=", 1)[1] for i, a in instructions if i == "ARG" and "=" in a
-    }
-    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
-    stages = [a for i, a in instructions if i == "FROM"]
-    assert stages[-1].startswith("${PYTHON_IMAGE}"), "the runtime stage is python:3.11-slim"
-    runs = " ".join(a for i, a in instructions if i == "RUN")
-    assert f"uv sync --frozen --no-dev --package {service}" in runs
-    assert "--no-editable" in runs
+    text = DOCKERFILE.read_text()
+    global_args = dict(
+        _declared_arg(args) for instruction, args in _instructions(text.split("\nFROM ")[0])
+    )
+    assert global_args["PYTHON_IMAGE"] == "python:3.11-slim"
+    stages = _dockerfile(service)
+    build = next(stage for stage in stages if stage[0][1].endswith(" AS build"))
+    runtime = stages[-1]
+    assert runtime[0][1].startswith("python:3.11-slim"), "the runtime stage is python:3.11-slim"
+    # uv installs exactly this service (and what it needs) from uv.lock, dependencies first.
+    syncs = _uv_syncs(build)
+    assert len(syncs) == 2, syncs
+    for argv in syncs:
+        assert {"--frozen", "--no-dev"} <= set(argv), argv
+        assert _option(argv, "--package") == service, argv
+    assert "--no-install-workspace" in syncs[0]
+    assert "--no-editable" in syncs[-1]
     sources = {
         token.split("/")[0]
-        for i, a in instructions
-        if i == "COPY" and "--from" not in a
-        for token in a.split()[:-1]
+        for instruction, args in build
+        if instruction == "COPY" and "--from" not in args
+        for token in args.split()[:-1]
         if not token.startswith("--")
     }
     assert sources == {"pyproject.toml", "uv.lock", "services", service}, f"copies {sources}"
-    users = [a for i, a in instructions if i == "USER"]
+    runtime_copies = [args for instruction, args in runtime if instruction == "COPY"]
+    assert runtime_copies == ["--from=build /app/.venv /app/.venv"], "only the venv is shipped"
+    users = [args for instruction, args in runtime if instruction == "USER"]
     assert users, "runs as a non-root user"
     assert users[-1] == f"{APP_UID}:{APP_UID}", "numeric, so runAsNonRoot can check it"
-    assert ("EXPOSE", str(API_PORT)) in instructions
-    (cmd,) = [a for i, a in instructions if i == "CMD"]
+    assert ("EXPOSE", str(API_PORT)) in runtime
+    (cmd,) = [args for instruction, args in runtime if instruction == "CMD"]
     assert cmd.startswith("["), "exec form, so uvicorn gets the signals"
     argv = yaml.safe_load(cmd)
-    assert argv[:3] == ["uvicorn", f"{module}.main:create_app", "--factory"]
-    assert argv[3:7] == ["--host", "0.0.0.0", "--port", str(API_PORT)]
+    assert "$" not in cmd, "exec form is not expanded: no variables in CMD"
+    # The app is uvicorn's APP argument: on the command line, else from UVICORN_APP.
+    env: dict[str, str] = {}
+    for instruction, args in runtime:
+        if instruction == "ENV":
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    options_with_value = {"--host", "--port"}
+    positional = [
+        arg
+        for i, arg in enumerate(argv[1:], start=1)
+        if not arg.startswith("-") and argv[i - 1] not in options_with_value
+    ]
+    assert argv[0] == "uvicorn"
+    assert (positional or [env.get("UVICORN_APP")]) == [f"{module}.main:create_app"]
+    assert "--factory" in argv
+    assert _option(argv, "--host") == "0.0.0.0"
+    assert _option(argv, "--port") == str(API_PORT)
     main = (ROOT / service / "src" / module / "main.py").read_text()
     assert "def create_app(" in main
 
