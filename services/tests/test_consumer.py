@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services import nats as nats_mod
+from services import outbox
 from services.consumer import ConsumerRunner, InboxMessage
 from services.db import create_engine, create_sessionmaker
 from services.events import CloudEvent, Event, to_envelope
 from services.nats import STREAMS, StreamSpec
+from services.outbox import OutboxMessage
 
 STREAMS_FOR_TEST = (
     StreamSpec("SAMPLE", ("sample.>",)),
@@ -172,3 +174,67 @@ async def test_unparseable_message_is_dead_lettered_not_retried(
     await _drain(runner, rounds=2)
     dead = await js.get_last_msg("DEADLETTER", "deadletter.strict.sample.happened.v1")
     assert dead.data == b"{not json"
+
+
+async def test_one_transaction_mode_handles_a_fetch_together(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    handled: list[uuid.UUID] = []
+
+    async def handler(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, SampleHappened)
+        handled.append(event.sample_id)
+
+    runner = ConsumerRunner(
+        name="together",
+        stream="SAMPLE",
+        handlers={SampleHappened: handler},
+        sessions=create_sessionmaker(engine),
+        js=js,
+        one_transaction=True,
+    )
+    envelopes = [to_envelope(SampleHappened(sample_id=uuid.uuid4())) for _ in range(20)]
+    for envelope in envelopes:
+        await _publish(js, envelope)
+    await _publish(js, envelopes[0], msg_id="republished")  # a copy in the same fetch
+    await _drain(runner)
+    assert sorted(handled) == sorted(uuid.UUID(e.data["sample_id"]) for e in envelopes)
+    async with create_sessionmaker(engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxMessage)) == 20
+
+
+async def test_one_transaction_mode_falls_back_to_one_by_one(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    poison = uuid.uuid4()
+
+    async def handler(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, SampleHappened)
+        if event.sample_id == poison:
+            raise RuntimeError("poison")
+        # A side effect in the database: it must commit exactly once per good event.
+        outbox.add(session, SampleHappened(sample_id=event.sample_id, note=f"seen {event.note}"))
+
+    runner = ConsumerRunner(
+        name="fallback",
+        stream="SAMPLE",
+        handlers={SampleHappened: handler},
+        sessions=create_sessionmaker(engine),
+        js=js,
+        one_transaction=True,
+        max_deliver=2,
+        backoff=(0.05,),
+    )
+    await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4(), note="a")))
+    await _publish(js, to_envelope(SampleHappened(sample_id=poison, note="bad")))
+    await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4(), note="b")))
+    for _ in range(8):
+        await runner.process_batch(wait=0.2)
+    async with create_sessionmaker(engine)() as session:
+        notes = sorted(
+            (await session.scalars(select(OutboxMessage.envelope))).all(),
+            key=lambda e: e["data"]["note"],
+        )
+    assert [e["data"]["note"] for e in notes] == ["seen a", "seen b"]
+    dead = await js.get_last_msg("DEADLETTER", "deadletter.fallback.sample.happened.v1")
+    assert dead.data is not None

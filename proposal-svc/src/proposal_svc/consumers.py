@@ -41,5 +41,7 @@ def consumers(
             handlers={VoteTallyChanged: tally_handler(ctx)},
             sessions=sessions,
             js=js,
+            # One tally event per agreement: a fetch is handled in one transaction.
+            one_transaction=True,
         )
     ]

@@ -535,20 +535,25 @@ async def decide_adoption(
 async def apply_proposal_tally(
     session: AsyncSession, ctx: ProposalContext, proposal_id: uuid.UUID, count: int
 ) -> None:
-    """Record the agreement count (counts only grow) and cross the tiers it reaches."""
+    """Record the agreement count (counts only grow) and cross the tiers between the old count
+    and the new one. A late or repeated tally changes nothing and costs one locked read."""
     row = (
         await session.execute(
-            update(Proposal)
+            select(Proposal.agreement_count, Proposal.status)
             .where(Proposal.id == proposal_id)
-            .values(agreement_count=func.greatest(Proposal.agreement_count, count))
-            .returning(Proposal.agreement_count, Proposal.status)
+            .with_for_update()
         )
     ).first()
-    if row is None or row.status in ("withdrawn", "hidden"):
+    if row is None or count <= row.agreement_count:
+        return
+    await session.execute(
+        update(Proposal).where(Proposal.id == proposal_id).values(agreement_count=count)
+    )
+    if row.status in ("withdrawn", "hidden"):
         return
     for tier in ctx.settings.tiers:
-        if row.agreement_count >= tier.threshold:
-            await _cross_tier(session, ctx, proposal_id, tier, row.agreement_count)
+        if row.agreement_count < tier.threshold <= count:
+            await _cross_tier(session, ctx, proposal_id, tier, count)
 
 
 async def _cross_tier(

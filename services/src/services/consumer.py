@@ -75,8 +75,12 @@ class ConsumerRunner:
         backoff: Sequence[float] = (0.5, 2.0, 5.0, 15.0, 30.0),
         batch_size: int = 100,
         ack_wait: float = 30.0,
+        one_transaction: bool = False,
     ) -> None:
         self.name = name
+        #: Handle all messages of a fetch in one transaction (one commit instead of one per
+        #: event, for high-volume handlers); any failure falls back to one message at a time.
+        self._one_transaction = one_transaction
         self.stream = stream
         self._handlers = {cls.ce_type(): handler for cls, handler in handlers.items()}
         self._subjects = sorted(cls.subject_name() for cls in handlers)
@@ -114,9 +118,59 @@ class ConsumerRunner:
             messages = await self._sub.fetch(self._batch_size, timeout=wait)
         except (NatsTimeoutError, TimeoutError):
             return 0
+        if self._one_transaction and len(messages) > 1 and await self._handle_together(messages):
+            return len(messages)
         for msg in messages:
             await self._handle(msg)
         return len(messages)
+
+    async def _handle_together(self, messages: Sequence[Msg]) -> bool:
+        """Handle every message in one transaction with one inbox insert, then ack them all.
+        Returns False (nothing committed or acked) when anything fails or does not parse, so
+        that the caller handles them one by one, with retries and dead letters per message."""
+        try:
+            parsed = []
+            for msg in messages:
+                envelope = CloudEvent.model_validate(json.loads(msg.data))
+                parsed.append((envelope, parse_event(envelope), self._handlers[envelope.type]))
+            async with transaction(self._sessions) as session:
+                fresh = {
+                    row.event_id
+                    for row in await session.execute(
+                        insert(InboxMessage)
+                        .values(
+                            [
+                                {
+                                    "consumer": self.name,
+                                    "event_id": uuid.UUID(e.id),
+                                    "event_type": e.type,
+                                }
+                                for e, _, _ in parsed
+                            ]
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(InboxMessage.event_id)
+                    )
+                }
+                seen: set[uuid.UUID] = set()
+                for envelope, event, handler in parsed:
+                    event_id = uuid.UUID(envelope.id)
+                    if event_id in fresh and event_id not in seen:
+                        seen.add(event_id)
+                        await handler(session, event, envelope)
+        except Exception:
+            log.warning(
+                "consumer %s: batch of %d failed; handling one by one",
+                self.name,
+                len(messages),
+                exc_info=True,
+            )
+            return False
+        for msg in messages:
+            await msg.ack()
+        EVENTS_HANDLED.labels(self.name, "handled").inc(len(seen))
+        EVENTS_HANDLED.labels(self.name, "duplicate").inc(len(messages) - len(seen))
+        return True
 
     async def _handle(self, msg: Msg) -> None:
         try:

@@ -94,7 +94,8 @@ class OutboxRelay:
         js: JetStreamContext,
         *,
         batch_size: int = 200,
-        idle_interval: float = 0.05,
+        idle_interval: float = 0.02,
+        max_idle_interval: float = 0.2,
         retention: timedelta = timedelta(days=7),
         on_claimed: ClaimedHook | None = None,
         on_published: PublishedHook | None = None,
@@ -103,6 +104,7 @@ class OutboxRelay:
         self._js = js
         self._batch_size = batch_size
         self._idle_interval = idle_interval
+        self._max_idle_interval = max_idle_interval
         self._retention = retention
         self._on_claimed = on_claimed
         self._on_published = on_published
@@ -165,9 +167,14 @@ class OutboxRelay:
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop`` is set; errors (NATS down, DB restart) are logged and retried."""
+        """Relay until ``stop`` is set; errors (NATS down, DB restart) are logged and retried.
+
+        While there is nothing to publish the poll interval doubles up to ``max_idle_interval``
+        (an idle relay costs little CPU) and drops back at the first row found.
+        """
         last_purge = 0.0
         loop = asyncio.get_running_loop()
+        idle = self._idle_interval
         while not stop.is_set():
             try:
                 published = await self.relay_once()
@@ -178,8 +185,10 @@ class OutboxRelay:
                 log.exception("outbox relay iteration failed; retrying")
                 published = 0
                 await _sleep_or_stop(stop, 1.0)
-            if published < self._batch_size:
-                await _sleep_or_stop(stop, self._idle_interval)
+            if published >= self._batch_size:
+                continue
+            idle = self._idle_interval if published else min(idle * 2, self._max_idle_interval)
+            await _sleep_or_stop(stop, idle)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
