@@ -176,3 +176,27 @@ async def test_unknown_vote_has_no_receipt(
         with pytest.raises(ProblemError) as missing:
             await ledger.receipt(session, uuid.uuid4(), size=size)
     assert missing.value.status == 404
+
+
+async def test_rotated_key_signs_new_heads_and_old_heads_still_verify(
+    sessions: Sessions, ctx: LedgerContext
+) -> None:
+    from ledger_svc import keys
+    from ledger_svc.treehead import keys_by_id, verify_head
+
+    first = await _append(sessions, ctx, [vote_cast() for _ in range(2)])
+    async with transaction(sessions) as session:
+        new_kid = await keys.rotate(session, ctx.kek)
+    second = await _append(sessions, ctx, [vote_cast() for _ in range(2)])
+    assert first.head is not None
+    assert second.head is not None
+    assert first.head.key_id != new_kid == second.head.key_id
+    async with sessions() as session:
+        published = await keys.published_keys(session)
+        self_check = await ledger.self_check(session, keys_by_id(published))
+    public = keys_by_id(published)
+    assert {k["status"] for k in published} == {"active", "retired"}
+    assert verify_head(first.head, public[first.head.key_id])
+    assert verify_head(second.head, public[second.head.key_id])
+    assert not verify_head(first.head, public[second.head.key_id])
+    assert self_check == []
