@@ -31,7 +31,7 @@ wellknown = APIRouter()
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
 
 
-def _context(request: Request) -> IdentityContext:
+async def _context(request: Request) -> IdentityContext:
     context: IdentityContext = request.app.state.identity
     return context
 

@@ -28,7 +28,7 @@ _HEAD_EXAMPLE = {
 }
 
 
-def _context(request: Request) -> LedgerContext:
+async def _context(request: Request) -> LedgerContext:
     context: LedgerContext = request.app.state.ledger
     return context
 

@@ -44,7 +44,7 @@ CommitteeDep = Annotated[Principal, Depends(require_roles("committee"))]
 ForumStaffDep = Annotated[Principal, Depends(require_roles("admin", "mayor_office"))]
 
 
-def _context(request: Request) -> ProposalContext:
+async def _context(request: Request) -> ProposalContext:
     context: ProposalContext = request.app.state.proposals
     return context
 

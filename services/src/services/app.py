@@ -71,6 +71,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             settings.database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pool_pre_ping=settings.db_pool_pre_ping,
         )
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)

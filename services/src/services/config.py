@@ -30,8 +30,13 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = "https://democracy.seoul.example/identity"
     jwt_audience: str = "democracy-platform"
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
+    #: Connections kept open. Overflow connections are opened and closed per use, which costs
+    #: a PostgreSQL backend fork each time: size the pool for the expected concurrency.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    #: Ping each connection before use (a round trip per checkout). Off by default: a dropped
+    #: connection fails one statement and SQLAlchemy then discards the whole stale pool.
+    db_pool_pre_ping: bool = False
 
 
 def service_config(prefix: str) -> SettingsConfigDict:

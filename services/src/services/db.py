@@ -53,14 +53,14 @@ def to_plain_url(url: str) -> str:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 20, **kw: Any
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_pre_ping: bool = True, **kw: Any
 ) -> AsyncEngine:
     """An async engine on asyncpg with a pre-pinged pool."""
     return create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pool_pre_ping,
         **kw,
     )
 

@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/votes")
 CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
 
 
-def _context(request: Request) -> VoteContext:
+async def _context(request: Request) -> VoteContext:
     context: VoteContext = request.app.state.votes
     return context
 
