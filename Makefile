@@ -59,6 +59,7 @@ k8s-validate: sync
 bench: sync
 	$(RUN) python tests/bench/bench_foundation.py
 	$(RUN) python tests/bench/bench_ledger.py
+	$(RUN) python tests/bench/bench_agreements.py
 
 clean:
 	rm -rf .data
