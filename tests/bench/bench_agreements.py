@@ -1113,6 +1113,12 @@ def write_report(command: str, bench: Bench, args: argparse.Namespace, wall_s: f
     measured = [s for found in sweeps.values() for s in found]
     disturbed = [s for s in steps if s.kind == "disturbed"]
     busy = max(measured, key=lambda s: s.foreign_cpu, default=None)
+    if busy is not None and busy.foreign_cpu > DISTURBED_CPU_PERCENT:
+        lines.append(
+            f"- **Warning: other work on the machine disturbed this run** (up to "
+            f"{busy.foreign_cpu:.0f} % of a core during a measured step, after the retries): "
+            "its figures understate the platform and the baseline."
+        )
     lines.append(
         "- The machine was shared: *CPU not ours* is what other processes used during a step "
         f"(at most {busy.foreign_cpu if busy else 0:.0f} % of a core, during {busy.target if busy else '-'} "
@@ -1255,6 +1261,13 @@ async def run(args: argparse.Namespace, command: str) -> None:
             finally:
                 plat.stop_baseline()
     wall_s = time.monotonic() - started
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps(
+                [dataclasses.asdict(s) | {"profiles": list(s.profiles)} for s in bench.steps],
+                indent=1,
+            )
+        )
     write_report(command, bench, args, wall_s)
     if profiled:
         write_profiles(command, profiled)
@@ -1275,6 +1288,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="0: no py-spy")
     parser.add_argument("--no-caddy-baseline", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="also write every step here")
     parser.add_argument(
         "--budget", type=float, default=320.0, help="no new sweep step after this many seconds"
     )
