@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -238,3 +239,31 @@ async def test_one_transaction_mode_falls_back_to_one_by_one(
     assert [e["data"]["note"] for e in notes] == ["seen a", "seen b"]
     dead = await js.get_last_msg("DEADLETTER", "deadletter.fallback.sample.happened.v1")
     assert dead.data is not None
+
+
+async def test_collect_window_takes_a_trickle_as_one_batch(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    async def handler(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        return None
+
+    runner = ConsumerRunner(
+        name="collector",
+        stream="SAMPLE",
+        handlers={SampleHappened: handler},
+        sessions=create_sessionmaker(engine),
+        js=js,
+        one_transaction=True,
+        collect_ms=1500,
+    )
+    await runner.setup()
+
+    async def trickle() -> None:
+        for _ in range(5):
+            await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4())))
+            await asyncio.sleep(0.1)
+
+    publisher = asyncio.create_task(trickle())
+    taken = await runner.process_batch(wait=2.0)
+    await publisher
+    assert taken == 5  # one call, one transaction, although they arrived 100 ms apart

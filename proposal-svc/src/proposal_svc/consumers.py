@@ -43,5 +43,6 @@ def consumers(
             js=js,
             # One tally event per agreement: a fetch is handled in one transaction.
             one_transaction=True,
+            collect_ms=100,
         )
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -76,11 +77,15 @@ class ConsumerRunner:
         batch_size: int = 100,
         ack_wait: float = 30.0,
         one_transaction: bool = False,
+        collect_ms: int = 0,
     ) -> None:
         self.name = name
         #: Handle all messages of a fetch in one transaction (one commit instead of one per
         #: event, for high-volume handlers); any failure falls back to one message at a time.
         self._one_transaction = one_transaction
+        #: After the first message, keep fetching this long (up to ``batch_size``) so that a
+        #: steady stream is taken in batches rather than one or two messages at a time.
+        self._collect_s = collect_ms / 1000
         self.stream = stream
         self._handlers = {cls.ce_type(): handler for cls, handler in handlers.items()}
         self._subjects = sorted(cls.subject_name() for cls in handlers)
@@ -115,9 +120,17 @@ class ConsumerRunner:
             await self.setup()
         assert self._sub is not None
         try:
-            messages = await self._sub.fetch(self._batch_size, timeout=wait)
+            messages = list(await self._sub.fetch(self._batch_size, timeout=wait))
         except (NatsTimeoutError, TimeoutError):
             return 0
+        deadline = time.monotonic() + self._collect_s
+        while len(messages) < self._batch_size and (left := deadline - time.monotonic()) > 0:
+            try:
+                messages += await self._sub.fetch(
+                    self._batch_size - len(messages), timeout=max(left, 0.01)
+                )
+            except (NatsTimeoutError, TimeoutError):
+                break
         if self._one_transaction and len(messages) > 1 and await self._handle_together(messages):
             return len(messages)
         for msg in messages:
