@@ -1093,8 +1093,8 @@ def write_report(command: str, bench: Bench, args: argparse.Namespace, wall_s: f
         f"uses idle): platform {cost(pk, PLATFORM_GROUPS)} per agreement, baseline "
         f"{cost(bk, BASELINE_GROUPS)} per insert; {os.cpu_count()} cores give "
         f"{1000 * (os.cpu_count() or 1):,} ms per second. The idle platform uses "
-        f"{_system_cpu(bench.idle_cpu, PLATFORM_GROUPS):.0f} % of a core "
-        f"({_cpu_list(bench.idle_cpu)}).",
+        f"{_system_cpu(bench.idle_cpu, PLATFORM_GROUPS):.0f} % of a core"
+        + (f" ({idle})." if (idle := _cpu_list(bench.idle_cpu)) else "."),
     ]
     if hot is not None:
         lines.append(
@@ -1293,10 +1293,12 @@ def main() -> None:
         "--budget", type=float, default=320.0, help="no new sweep step after this many seconds"
     )
     args = parser.parse_args()
+    # Where the steps are dumped changes nothing measured: leave it out of the command shown.
+    shown = [a for a in sys.argv[1:] if not a.startswith("--json")]
+    if args.json is not None and str(args.json) in shown:
+        shown.remove(str(args.json))
     command = (
-        "make bench"
-        if sys.argv[1:] == []
-        else "python tests/bench/bench_agreements.py " + " ".join(sys.argv[1:])
+        "make bench" if not shown else "python tests/bench/bench_agreements.py " + " ".join(shown)
     )
     asyncio.run(run(args, command))
 
