@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.algorithms import ECAlgorithm
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,17 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from identity_svc.models import SigningKey
 from services.auth import InvalidToken
 from services.db import transaction
+from services.sealing import seal, unseal
 
 ALGORITHM = "ES256"
-
-
-def _encrypt(kek: bytes, kid: str, plaintext: bytes) -> bytes:
-    nonce = os.urandom(12)
-    return nonce + AESGCM(kek).encrypt(nonce, plaintext, kid.encode())
-
-
-def _decrypt(kek: bytes, kid: str, blob: bytes) -> bytes:
-    return AESGCM(kek).decrypt(blob[:12], blob[12:], kid.encode())
 
 
 def new_signing_key(kek: bytes) -> SigningKey:
@@ -46,7 +36,7 @@ def new_signing_key(kek: bytes) -> SigningKey:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return SigningKey(
-        kid=kid, algorithm=ALGORITHM, public_jwk=jwk, private_key_enc=_encrypt(kek, kid, pem)
+        kid=kid, algorithm=ALGORITHM, public_jwk=jwk, private_key_enc=seal(kek, kid, pem)
     )
 
 
@@ -125,7 +115,7 @@ class KeyRing:
                 ).all()
             active = next(row for row in rows if row.retired_at is None)
             private = serialization.load_pem_private_key(
-                _decrypt(self._kek, active.kid, active.private_key_enc), password=None
+                unseal(self._kek, active.kid, active.private_key_enc), password=None
             )
             assert isinstance(private, ec.EllipticCurvePrivateKey)
             self._active = ActiveKey(active.kid, private)

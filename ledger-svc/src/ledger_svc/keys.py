@@ -3,7 +3,6 @@ one active, rotatable; retired keys stay published so old heads keep verifying."
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,12 +10,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ledger_svc.models import LedgerSigningKey
 from ledger_svc.treehead import public_jwk
+from services.sealing import seal, unseal
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext('ledger.signing_keys'))")
 
@@ -35,11 +34,10 @@ def _new_key(kek: bytes) -> LedgerSigningKey:
     raw = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    nonce = os.urandom(12)
     return LedgerSigningKey(
         kid=kid,
         public_jwk=public_jwk(private.public_key(), kid),
-        private_key_enc=nonce + AESGCM(kek).encrypt(nonce, raw, kid.encode()),
+        private_key_enc=seal(kek, kid, raw),
     )
 
 
@@ -57,8 +55,7 @@ async def active_key(session: AsyncSession, kek: bytes) -> SigningKey:
             row = _new_key(kek)
             session.add(row)
             await session.flush()
-    blob = row.private_key_enc
-    raw = AESGCM(kek).decrypt(blob[:12], blob[12:], row.kid.encode())
+    raw = unseal(kek, row.kid, row.private_key_enc)
     return SigningKey(row.kid, Ed25519PrivateKey.from_private_bytes(raw))
 
 
