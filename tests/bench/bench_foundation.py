@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from services.localrt.postgres import EmbeddedPostgres
 from services.migrations import upgrade
 from services.nats import StreamSpec
 from services.outbox import OutboxMessage, OutboxRelay
+from services.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -45,12 +45,6 @@ class BenchEvent(Event):
     name: ClassVar[str] = "bench.happened"
     source: ClassVar[str] = "/bench"
     n: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import sys
 import tempfile
 import time
@@ -51,16 +50,11 @@ from services.events import to_envelope  # noqa: E402
 from services.localrt.nats import EmbeddedNats  # noqa: E402
 from services.localrt.postgres import EmbeddedPostgres  # noqa: E402
 from services.migrations import upgrade  # noqa: E402
+from services.testing.servers import free_port  # noqa: E402
 
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- ledger:begin -->", "<!-- ledger:end -->"
 MIGRATIONS = ROOT / "ledger-svc" / "src" / "ledger_svc" / "migrations"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def bench_append(pg: EmbeddedPostgres, records: int, batch: int) -> float:
