@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -15,6 +18,7 @@ from identity_svc.config import IdentitySettings
 from identity_svc.main import build_providers
 from identity_svc.providers.sandbox import sandbox_ci, sandbox_di
 from services.db import to_plain_url
+from services.internal_auth import DEV_NOTIFY_SERVICE_KEY
 
 
 async def _count(settings: IdentitySettings, table: str) -> int:
@@ -193,14 +197,19 @@ async def test_malformed_json_and_wrong_types_write_nothing(
 async def test_no_raw_personal_data_is_stored(
     client: httpx.AsyncClient, identity_settings: IdentitySettings
 ) -> None:
+    """Name, birthdate, CI, DI and the ci_seed are stored nowhere; the phone, which notify-svc
+    needs, only sealed in citizen_contacts: no table holds it in plaintext in any form."""
     seed = "pii-check-seed"
-    await verify(client, seed)
+    completed = await verify(client, seed)
     await verify(client, seed, provider="sandbox_pass")
     secrets = [
         "김시민",
         "010-2345-6789",
         "01023456789",
+        "1023456789",
+        "23456789",
         "1988-03-09",
+        "19880309",
         sandbox_ci(seed),
         sandbox_di("sandbox", seed),
         sandbox_di("sandbox_pass", seed),
@@ -221,29 +230,34 @@ async def test_no_raw_personal_data_is_stored(
                 for value in r.values():
                     if isinstance(value, bytes):
                         dump += value.hex() + value.decode("latin-1")
+        contacts = await conn.fetch("SELECT citizen_id, phone_sealed FROM citizen_contacts")
     finally:
         await conn.close()
     assert "citizens" in tables
+    # The phone is there (so the scan above looked at it), sealed for this citizen.
+    assert "citizen_contacts" in tables
+    assert [str(r["citizen_id"]) for r in contacts] == [completed["citizen_id"]]
+    assert len(contacts[0]["phone_sealed"]) == 12 + len("01023456789") + 16
     for secret in secrets:
         assert secret not in dump, f"{secret!r} is stored"
         assert secret.encode().hex() not in dump
+        assert secret.encode("utf-16-le").hex() not in dump
+
+
+#: Production settings with every secret set (none of them a dev default).
+PRODUCTION_SECRETS: dict[str, Any] = {
+    "ci_pepper": "p" * 32,
+    "di_pepper": "d" * 32,
+    "key_encryption_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    "contact_key": base64.b64encode(b"c" * 32).decode(),
+    "internal_keys": {"notify-svc": base64.b64encode(b"n" * 32).decode()},
+}
 
 
 def test_sandbox_is_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="refused in production"):
-        IdentitySettings(
-            environment="production",
-            sandbox_enabled=True,
-            ci_pepper="p" * 32,
-            di_pepper="d" * 32,
-            key_encryption_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        )
-    production = IdentitySettings(
-        environment="production",
-        ci_pepper="p" * 32,
-        di_pepper="d" * 32,
-        key_encryption_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    )
+        IdentitySettings(environment="production", sandbox_enabled=True, **PRODUCTION_SECRETS)
+    production = IdentitySettings(environment="production", **PRODUCTION_SECRETS)
     assert production.sandbox_active is False
     assert build_providers(production).names == []
 
@@ -251,3 +265,59 @@ def test_sandbox_is_refused_in_production() -> None:
 def test_production_refuses_dev_secrets() -> None:
     with pytest.raises(ValidationError, match="IDENTITY_CI_PEPPER must be set"):
         IdentitySettings(environment="production")
+
+
+@pytest.mark.parametrize(
+    ("dev_setting", "env"),
+    [
+        ({"contact_key": None}, "IDENTITY_CONTACT_KEY"),
+        ({"internal_keys": None}, "IDENTITY_INTERNAL_KEYS"),
+        (
+            {
+                "internal_keys": {
+                    "notify-svc": DEV_NOTIFY_SERVICE_KEY,
+                    "other-svc": base64.b64encode(b"o" * 32).decode(),
+                }
+            },
+            "IDENTITY_INTERNAL_KEYS",
+        ),
+    ],
+)
+def test_production_refuses_the_dev_contact_and_internal_keys(
+    dev_setting: dict[str, Any], env: str
+) -> None:
+    """Left unset (None here), or set to the development key, they are refused in production."""
+    secrets = {**PRODUCTION_SECRETS, **dev_setting}
+    secrets = {k: v for k, v in secrets.items() if v is not None}
+    with pytest.raises(ValidationError, match=f"{env} must be set in production"):
+        IdentitySettings(environment="production", **secrets)
+    IdentitySettings(environment="dev", **secrets)
+
+
+@pytest.mark.parametrize(
+    ("setting", "match"),
+    [
+        ({"contact_key": base64.b64encode(b"short").decode()}, "IDENTITY_CONTACT_KEY"),
+        ({"contact_key": "not base64!"}, "IDENTITY_CONTACT_KEY"),
+        ({"internal_keys": {"notify-svc": "c2hvcnQ="}}, "IDENTITY_INTERNAL_KEYS"),
+    ],
+)
+def test_malformed_contact_and_internal_keys_are_refused(
+    setting: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValidationError, match=match):
+        IdentitySettings(**setting)
+
+
+def test_internal_keys_are_read_as_json_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = base64.b64encode(b"k" * 32).decode()
+    monkeypatch.setenv("IDENTITY_INTERNAL_KEYS", json.dumps({"notify-svc": key}))
+    settings = IdentitySettings()
+    assert settings.internal_key_bytes == {"notify-svc": b"k" * 32}
+    assert key not in repr(settings)
+    monkeypatch.delenv("IDENTITY_INTERNAL_KEYS")
+    assert IdentitySettings().internal_key_bytes == {
+        "notify-svc": base64.b64decode(DEV_NOTIFY_SERVICE_KEY)
+    }

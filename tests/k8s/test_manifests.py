@@ -18,6 +18,7 @@ import contextlib
 import functools
 import importlib
 import io
+import json
 import os
 import re
 import shlex
@@ -85,18 +86,25 @@ EXTERNAL_SECRETS = {
         "IDENTITY_CI_PEPPER",
         "IDENTITY_DI_PEPPER",
         "IDENTITY_KEY_ENCRYPTION_KEY",
+        "IDENTITY_CONTACT_KEY",
+        "IDENTITY_INTERNAL_KEYS",
     ),
     "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
-    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY",),
+    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS"),
     "democracy-tls": ("tls.crt", "tls.key"),
 }
 #: Secret keys whose value is base64 of exactly 32 bytes (``openssl rand -base64 32``): AES-256
 #: key-encryption keys and vote-svc's voter-tag HMAC key. Every other key is a plain string.
 BASE64_32_BYTE_KEYS = {
     "IDENTITY_KEY_ENCRYPTION_KEY",
+    "IDENTITY_CONTACT_KEY",
     "LEDGER_KEY_ENCRYPTION_KEY",
     "VOTE_LEDGER_TAG_KEY",
 }
+#: Secret keys whose value is a JSON object service name -> base64 of 32 bytes: the services
+#: allowed to call /internal/* (docs/internal-api.md). notify-svc's key, generated once as
+#: NOTIFY_SERVICE_KEY, is the same in each.
+SERVICE_KEY_MAPS = {"IDENTITY_INTERNAL_KEYS", "VOTE_INTERNAL_KEYS"}
 #: service -> the Secret of its own settings, which every pod of it (API, migration Job,
 #: workers) takes whole with envFrom: production refuses the dev defaults of these keys.
 SERVICE_SECRETS = {
@@ -1235,6 +1243,7 @@ def test_each_service_is_configured_through_its_prefix(overlay: str) -> None:
 def _documented_secret_values() -> dict[str, dict[str, str]]:
     """The external Secrets filled in as docs/kubernetes.md creates them (fresh random values)."""
     values: dict[str, dict[str, str]] = {}
+    notify_key = base64.b64encode(os.urandom(32)).decode()
     for name, keys in EXTERNAL_SECRETS.items():
         values[name] = {}
         for key in keys:
@@ -1242,6 +1251,8 @@ def _documented_secret_values() -> dict[str, dict[str, str]]:
                 values[name][key] = name.removesuffix("-svc-db-credentials")
             elif key in BASE64_32_BYTE_KEYS:
                 values[name][key] = base64.b64encode(os.urandom(32)).decode()
+            elif key in SERVICE_KEY_MAPS:
+                values[name][key] = json.dumps({"notify-svc": notify_key})
             else:
                 values[name][key] = os.urandom(32).hex()
     return values
@@ -1496,6 +1507,12 @@ def test_prod_references_only_documented_external_secrets() -> None:
         for key, value in literals.items():
             if key in BASE64_32_BYTE_KEYS:
                 assert value == '"$(openssl rand -base64 32)"', f"{name}/{key}"
+            if key in SERVICE_KEY_MAPS:
+                assert re.search(
+                    rf'--from-literal={key}="{{\\"notify-svc\\": \\"\$NOTIFY_SERVICE_KEY\\"}}"',
+                    commands[name],
+                ), f"{name}/{key}"
+    assert 'NOTIFY_SERVICE_KEY="$(openssl rand -base64 32)"' in docs
 
 
 def test_dev_is_small_and_its_secrets_are_obviously_fake() -> None:
@@ -1512,6 +1529,12 @@ def test_dev_is_small_and_its_secrets_are_obviously_fake() -> None:
         values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
         for key, value in values.items():
             if key == "username":
+                continue
+            if key in SERVICE_KEY_MAPS:
+                for service_key in json.loads(value).values():
+                    raw = base64.b64decode(service_key)
+                    assert len(raw) == 32, "base64 of exactly 32 bytes"
+                    assert raw.startswith(b"dev-only-"), f"{secret['metadata']['name']}/{key}"
                 continue
             if key in BASE64_32_BYTE_KEYS:
                 raw = base64.b64decode(value)

@@ -55,7 +55,9 @@ def test_the_dev_tag_key_is_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="VOTE_LEDGER_TAG_KEY must be set in production"):
         VoteSettings(environment="production")
     key = base64.b64encode(bytes(range(32))).decode()
-    assert VoteSettings(environment="production", ledger_tag_key=key).tag_key == bytes(range(32))
+    internal = {"notify-svc": base64.b64encode(b"n" * 32).decode()}
+    production = VoteSettings(environment="production", ledger_tag_key=key, internal_keys=internal)
+    assert production.tag_key == bytes(range(32))
 
 
 @pytest.mark.parametrize("key", [base64.b64encode(b"too short").decode(), "not base64 at all!", ""])

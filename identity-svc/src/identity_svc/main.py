@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from identity_svc.api import router, wellknown
 from identity_svc.config import IdentitySettings, get_settings
+from identity_svc.internal import router as internal_router
 from identity_svc.keys import KeyRing
 from identity_svc.providers import IdentityProvider, ProviderRegistry, SandboxProvider
 from identity_svc.service import IdentityContext
@@ -47,7 +48,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     def key_source(app: FastAPI) -> KeySource:
         return _LazyKeys(app)
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         ServiceSpec(
             title="identity-svc",
@@ -56,7 +57,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
                 "by a keyed hash of the CI across providers), ES256 access tokens, rotating refresh "
                 "tokens, staff roles."
             ),
-            routers=[router, wellknown],
+            routers=[router, wellknown, internal_router],
             openapi_tags=[
                 {
                     "name": "verification",
@@ -65,11 +66,21 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
                 {"name": "tokens", "description": "Access and refresh tokens, JWKS"},
                 {"name": "citizens", "description": "The signed-in citizen"},
                 {"name": "admin", "description": "Roles and suspensions (admin role)"},
+                {
+                    "name": "internal",
+                    "description": (
+                        "Service-to-service reads for notify-svc, signed per request with a "
+                        "shared key (docs/internal-api.md); not routed by the public entry point"
+                    ),
+                },
             ],
             key_source=key_source,
             lifespan_hooks=[identity_lifespan],
         ),
     )
+    # Who may call /internal/* (services.internal_auth.require_service reads it).
+    app.state.internal_keys = settings.internal_key_bytes
+    return app
 
 
 class _LazyKeys:

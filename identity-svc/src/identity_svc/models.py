@@ -1,4 +1,5 @@
-"""identity-svc's tables. No raw CI, DI, name, phone or resident number is ever stored."""
+"""identity-svc's tables. No raw CI, DI, name, birthdate or resident number is ever stored; the
+mobile number is stored only encrypted (``citizen_contacts``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from services.outbox import OutboxMessage
 
 __all__ = [
     "Citizen",
+    "CitizenContact",
     "CitizenProvider",
     "InboxMessage",
     "OutboxMessage",
@@ -66,6 +68,20 @@ class CitizenProvider(Base):
     last_verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class CitizenContact(Base):
+    """How to reach a citizen: the mobile number verified by their latest provider, AES-256-GCM
+    sealed with ``IDENTITY_CONTACT_KEY`` and bound to the citizen id (a blob copied to another
+    row does not open). Read only by notify-svc, through the internal API."""
+
+    __tablename__ = "citizen_contacts"
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("citizens.id", ondelete="CASCADE"), primary_key=True
+    )
+    phone_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Verification(Base):
     """One verification attempt: started, then completed once, or expired."""
 
@@ -105,6 +121,8 @@ class RoleGrant(Base):
         CheckConstraint(
             "role IN ('department', 'mayor_office', 'committee', 'admin')", name="role"
         ),
+        # Staff lookup by role, paged by citizen id (internal API).
+        Index("ix_role_grants_role_citizen_id", "role", "citizen_id"),
     )
 
 

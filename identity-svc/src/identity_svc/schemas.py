@@ -177,3 +177,64 @@ class JWKS(BaseModel):
     )
 
     keys: list[dict[str, Any]]
+
+
+# --- internal API (service-to-service, docs/internal-api.md) --------------------------------
+
+StaffRole = Literal["department", "mayor_office", "committee", "admin"]
+
+
+class CitizenContactInternal(BaseModel):
+    """How notify-svc reaches a citizen (``GET /internal/v1/citizens/{id}/contact``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "citizen_id": "6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f",
+                    "phone": "01012345678",
+                    "status": "active",
+                }
+            ]
+        }
+    )
+
+    citizen_id: uuid.UUID
+    phone: str | None = Field(
+        description="The verified mobile number, digits only; null when none was captured"
+    )
+    status: Literal["active", "suspended"]
+
+
+class StaffMemberInternal(BaseModel):
+    """A staff member (internal staff lookup)."""
+
+    citizen_id: uuid.UUID
+    roles: list[RoleName]
+    department: str | None
+
+
+class StaffPageInternal(BaseModel):
+    """One page of the internal staff lookup, ordered by citizen id."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "citizen_id": "0b5e8c1e-3b7c-4a55-9d0c-3f1a1f7f2a10",
+                            "roles": ["citizen", "department"],
+                            "department": "교통실",
+                        }
+                    ],
+                    "next_cursor": "C16MHjt8SlWdDD8aH38qEA",
+                }
+            ]
+        }
+    )
+
+    items: list[StaffMemberInternal]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import Boolean, delete, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from identity_svc import contacts
 from identity_svc.config import IdentitySettings
 from identity_svc.keys import KeyRing
 from identity_svc.models import Citizen, CitizenProvider, RefreshToken, RoleGrant, Verification
@@ -174,6 +175,7 @@ async def complete_verification(
     citizen_id, created, status = await _upsert_citizen(session, ctx.settings, identity)
     verification.citizen_id = citizen_id
     await _record_provider(session, ctx.settings, citizen_id, identity)
+    await contacts.record_phone(session, ctx.settings.contact_key_bytes, citizen_id, identity.phone)
     if status == "suspended":
         raise ProblemError(
             403,
@@ -374,6 +376,57 @@ async def citizen_view(session: AsyncSession, citizen_id: uuid.UUID) -> CitizenV
         department=next((g.department for g in grants if g.role == "department"), None),
         providers=list(providers),
     )
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A staff member as the internal staff lookup lists them."""
+
+    citizen_id: uuid.UUID
+    roles: list[str]
+    department: str | None
+
+
+async def list_staff(
+    session: AsyncSession,
+    role: str,
+    *,
+    department: str | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> tuple[list[StaffMember], uuid.UUID | None]:
+    """Active citizens holding ``role`` (and, if given, in ``department``), ordered by id from
+    after ``after``; returns one page and the id to continue after (None on the last page)."""
+    query = (
+        select(RoleGrant.citizen_id)
+        .join(Citizen, Citizen.id == RoleGrant.citizen_id)
+        .where(RoleGrant.role == role, Citizen.status == "active")
+        .order_by(RoleGrant.citizen_id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(RoleGrant.citizen_id > after)
+    if department is not None:
+        in_department = select(RoleGrant.citizen_id).where(
+            RoleGrant.role == "department", RoleGrant.department == department
+        )
+        query = query.where(RoleGrant.citizen_id.in_(in_department))
+    ids = list((await session.scalars(query)).all())
+    more = len(ids) > limit
+    ids = ids[:limit]
+    grants: dict[uuid.UUID, list[RoleGrant]] = {citizen_id: [] for citizen_id in ids}
+    if ids:
+        for grant in await session.scalars(select(RoleGrant).where(RoleGrant.citizen_id.in_(ids))):
+            grants[grant.citizen_id].append(grant)
+    page = [
+        StaffMember(
+            citizen_id=citizen_id,
+            roles=role_list(g.role for g in held),
+            department=next((g.department for g in held if g.role == "department"), None),
+        )
+        for citizen_id, held in grants.items()
+    ]
+    return page, (ids[-1] if more else None)
 
 
 async def _replace_roles(

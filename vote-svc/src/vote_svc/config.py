@@ -6,12 +6,17 @@ import base64
 import binascii
 from functools import lru_cache
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from services.config import ServiceSettings, service_config
+from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
 
 #: Development-only voter-tag key. Production refuses to start with it.
 _DEV_LEDGER_TAG_KEY = base64.b64encode(b"dev-only-ledger-tag-key-32bytes!").decode()
+
+
+def _dev_internal_keys() -> dict[str, SecretStr]:
+    return {"notify-svc": SecretStr(DEV_NOTIFY_SERVICE_KEY)}
 
 
 class VoteSettings(ServiceSettings):
@@ -27,11 +32,22 @@ class VoteSettings(ServiceSettings):
     #: every future tag: the chaincode's duplicate check works per tag, so rotate it only between
     #: targets' lifetimes (see docs/votes.md).
     ledger_tag_key: SecretStr = SecretStr(_DEV_LEDGER_TAG_KEY)
+    #: JSON object: service name -> base64 key (>= 32 bytes) of the services allowed to sign
+    #: requests to ``/internal/*`` (docs/internal-api.md). Dev default: notify-svc's dev key,
+    #: refused in production.
+    internal_keys: dict[str, SecretStr] = Field(default_factory=_dev_internal_keys)
 
     @property
     def tag_key(self) -> bytes:
         """The voter-tag key as bytes."""
         return base64.b64decode(self.ledger_tag_key.get_secret_value(), validate=True)
+
+    @property
+    def internal_key_bytes(self) -> dict[str, bytes]:
+        """Caller name -> key, what ``app.state.internal_keys`` holds."""
+        return decode_service_keys(
+            self.internal_keys, setting="VOTE_INTERNAL_KEYS", production=False
+        )
 
     @model_validator(mode="after")
     def _key_is_usable(self) -> VoteSettings:
@@ -48,6 +64,11 @@ class VoteSettings(ServiceSettings):
             raise ValueError(
                 "VOTE_LEDGER_TAG_KEY must be set in production (the dev default is refused)"
             )
+        decode_service_keys(
+            self.internal_keys,
+            setting="VOTE_INTERNAL_KEYS",
+            production=self.environment == "production",
+        )
         return self
 
 

@@ -8,6 +8,7 @@ from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from vote_svc.api import router
 from vote_svc.config import VoteSettings, get_settings
+from vote_svc.internal import router as internal_router
 from vote_svc.service import VoteContext
 
 
@@ -26,13 +27,22 @@ def create_app(
                 "Every accepted vote gets a receipt (the hash of its canonical record and the "
                 "voter's per-target tag) and is published as `vote.cast` for the ledger."
             ),
-            routers=[router],
+            routers=[router, internal_router],
             openapi_tags=[
                 {"name": "votes", "description": "Casting agreements and ballots, and receipts"},
                 {"name": "tallies", "description": "Public counts per proposal and forum"},
+                {
+                    "name": "internal",
+                    "description": (
+                        "Service-to-service reads for notify-svc, signed per request with a "
+                        "shared key (docs/internal-api.md); not routed by the public entry point"
+                    ),
+                },
             ],
             key_source=(lambda _app: key_source) if key_source is not None else None,
         ),
     )
     app.state.votes = VoteContext(tag_key=settings.tag_key)
+    # Who may call /internal/* (services.internal_auth.require_service reads it).
+    app.state.internal_keys = settings.internal_key_bytes
     return app

@@ -1,6 +1,7 @@
 """The provider interface. A provider turns its callback payload into a :class:`VerifiedIdentity`
-(CI, DI, birthdate, nationality) after checking the payload's integrity; identity-svc keeps
-only keyed hashes of CI and DI, the age band and the foreigner flag."""
+(CI, DI, birthdate, nationality, mobile number) after checking the payload's integrity;
+identity-svc keeps only keyed hashes of CI and DI, the age band, the foreigner flag and the
+mobile number encrypted (for notifications)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ class VerifiedIdentity:
     di: SecretStr | None
     birthdate: date
     is_foreigner: bool
+    #: The mobile number the provider verified, as it gave it (normalised and sealed right away).
+    phone: SecretStr | None = None
     #: Roles requested by a sandbox persona (honoured only when configured; never by real providers).
     requested_roles: tuple[str, ...] = ()
     requested_department: str | None = None

@@ -113,6 +113,7 @@ class SandboxProvider:
             di=SecretStr(sandbox_di(self.name, persona.ci_seed)),
             birthdate=persona.birthdate,
             is_foreigner=persona.foreigner,
+            phone=SecretStr(persona.phone),
             requested_roles=tuple(persona.roles),
             requested_department=persona.department,
         )

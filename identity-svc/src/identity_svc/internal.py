@@ -1,0 +1,124 @@
+"""identity-svc's internal endpoints: what notify-svc needs to reach citizens and staff.
+
+Served under ``/internal/v1`` on the service's own port only (the public entry point does not
+route ``/internal``) and only to requests signed by an allowed service (``services.internal_auth``,
+docs/internal-api.md). They read; they never change anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from identity_svc import contacts, service
+from identity_svc.schemas import (
+    CitizenContactInternal,
+    StaffMemberInternal,
+    StaffPageInternal,
+    StaffRole,
+)
+from identity_svc.service import IdentityContext
+from services.db import SessionDep
+from services.internal_auth import require_service
+from services.problems import ProblemError, problem_responses
+
+router = APIRouter(prefix="/internal/v1", tags=["internal"])
+
+NotifyService = Annotated[str, Depends(require_service("notify-svc"))]
+
+SIGNED = (
+    "Only for services: the request must carry the `X-Service-*` signature headers of "
+    "docs/internal-api.md (401 `service-auth-required` / `service-auth-invalid`, 403 "
+    "`service-not-allowed`). Not routed by the public entry point."
+)
+
+
+async def _context(request: Request) -> IdentityContext:
+    context: IdentityContext = request.app.state.identity
+    return context
+
+
+ContextDep = Annotated[IdentityContext, Depends(_context)]
+
+
+def encode_cursor(after: uuid.UUID) -> str:
+    """An opaque page cursor: the last citizen id of a page, base64url."""
+    return base64.urlsafe_b64encode(after.bytes).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    """The citizen id a cursor continues after, or 400 ``invalid-cursor``."""
+    try:
+        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        raise ProblemError(
+            400, "invalid-cursor", "Invalid cursor", "Pass back a `next_cursor` unchanged."
+        ) from None
+
+
+def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return problem_responses(401, 403, *statuses)
+
+
+@router.get(
+    "/citizens/{citizen_id}/contact",
+    summary="A citizen's verified mobile number and status (notify-svc)",
+    description=(
+        "The number captured at the citizen's latest verification, digits only (`01012345678`), "
+        "decrypted for this answer; `null` when no provider gave one. `status` tells whether the "
+        "account is suspended. Unknown citizen: 404 `citizen-not-found`. " + SIGNED
+    ),
+    responses=_responses(404, 422, 500),
+)
+async def citizen_contact(
+    citizen_id: uuid.UUID, _: NotifyService, session: SessionDep, ctx: ContextDep
+) -> CitizenContactInternal:
+    found = await contacts.contact(session, ctx.settings.contact_key_bytes, citizen_id)
+    return CitizenContactInternal(
+        citizen_id=found.citizen_id,
+        phone=found.phone,
+        status="suspended" if found.status == "suspended" else "active",
+    )
+
+
+@router.get(
+    "/citizens",
+    summary="Active staff holding a role, optionally in one department (notify-svc)",
+    description=(
+        "Who to tell when an obligation is overdue. Lists active citizens holding `role` (a "
+        "staff role; `citizen` is refused) and, with `department`, only those whose "
+        "`department` grant names it; ordered by citizen id, `limit` per page, continued with "
+        "`cursor` = the previous page's `next_cursor`. " + SIGNED
+    ),
+    responses=_responses(400, 422),
+)
+async def staff(
+    _: NotifyService,
+    session: SessionDep,
+    role: Annotated[StaffRole, Query(description="Staff role to list")],
+    department: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Exact department name")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> StaffPageInternal:
+    page, after = await service.list_staff(
+        session,
+        role,
+        department=department,
+        after=decode_cursor(cursor) if cursor else None,
+        limit=limit,
+    )
+    return StaffPageInternal(
+        items=[
+            StaffMemberInternal.model_validate(
+                {"citizen_id": m.citizen_id, "roles": m.roles, "department": m.department}
+            )
+            for m in page
+        ],
+        next_cursor=encode_cursor(after) if after else None,
+    )
