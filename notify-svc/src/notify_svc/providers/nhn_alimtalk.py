@@ -1,0 +1,368 @@
+"""NHN Cloud KakaoTalk Bizmessage: AlimTalk (API v2.x) as a :class:`NotifyProvider`.
+
+From NHN Cloud's public documentation
+(https://docs.nhncloud.com/en/Notification/KakaoTalk%20Bizmessage/en/alimtalk-api-guide/,
+v2.1 in Korean at .../ko/alimtalk-api-guide-v2.1/; error codes at .../en/error-code/;
+webhooks at .../en/webhook-api-guide/):
+
+- Send: ``POST {base}/alimtalk/{version}/appkeys/{appkey}/messages`` with ``X-Secret-Key`` and
+  the optional ``X-NC-API-IDEMPOTENCY-KEY`` ("a request with the same key within 10 minutes
+  fails"); body ``senderKey``, ``templateCode`` (<= 20 characters), ``recipientList[]`` of
+  ``recipientNo``, ``templateParameter`` (``#{key}`` -> value), ``resendParameter``
+  (``isResend``: SMS fallback by NHN itself; on by default when configured in the console)
+  and ``recipientGroupingKey`` (<= 100 characters). Answer: ``header{resultCode,
+  resultMessage, isSuccessful}`` and ``message{requestId, sendResults[{recipientSeq,
+  recipientNo, resultCode, resultMessage, recipientGroupingKey}]}``.
+- Result codes: ``0`` success, ``-1005`` the same idempotency key within 10 minutes,
+  ``-9999`` system error, others refusals (``-3003`` no such template, ``-3010`` text does
+  not match the template, ``-5000`` invalid recipient number, ...).
+- Status: ``GET .../messages/{requestId}/{recipientSeq}`` answers ``message{messageStatus
+  (COMPLETED, FAILED, CANCEL, ...), resultCode, receiveDate, ...}``; listing
+  ``GET .../messages?startRequestDate=&endRequestDate=&recipientGroupingKey=`` finds a send by
+  its grouping key.
+- Webhook ``MESSAGE_RESULT_UPDATE``: ``POST`` to our URL with header
+  ``X-Toast-Webhook-Signature`` = "the signature entered when the webhook was configured",
+  body ``{hooksId, webhookConfigId, productName, appKey, event, hooks[{kakaoMessageType,
+  requestId, recipientSeq, requestDate, createDate, receiveDate, recipientNo, resultCode,
+  senderGroupingKey, recipientGroupingKey, hookId}]}``.
+
+The v2.3 guide names ``https://kakaotalk-bizmessage.api.nhncloudservice.com`` as the API domain
+while its examples (and the v2.1 guide) use ``https://api-alimtalk.cloud.toast.com``, our
+default; ``base_url`` selects either.
+
+Our assumptions (not stated by the docs; all configurable):
+
+- The webhook signature header is compared, in constant time, with the configured secret
+  (``SignatureScheme.SHARED_SECRET``, what the docs describe). ``HMAC_SHA256_HEX`` (hex HMAC of
+  the raw body) is available should NHN sign bodies instead.
+- The receive result ``resultCode`` ``"1000"`` (Kakao's success code; ``MRC01`` in list
+  filters) means delivered; any other non-empty code, or ``messageStatus`` FAILED/CANCEL,
+  means failed; no code yet means pending.
+- The idempotency key is sent unchanged if it is at most 100 characters, else as its SHA-256
+  (hex), both as ``X-NC-API-IDEMPOTENCY-KEY`` and as ``recipientGroupingKey``.
+
+Our choices: NHN's own SMS fallback is switched off (``isResend: false``) because notify-svc
+sends the fallback itself, exactly once; the provider message id is
+``"{requestId}:{recipientSeq}"`` (what polls and webhooks need); after a ``-1005`` answer the
+earlier send is looked up by its grouping key to recover that id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from notify_svc.providers._common import (
+    KST,
+    MalformedWebhookError,
+    SignatureScheme,
+    first_obj,
+    http_failure,
+    load_json,
+    obj,
+    parse_time,
+    response_json,
+    scrub,
+    transport_failure,
+    utc_now,
+    verify_signature,
+)
+from notify_svc.providers.base import (
+    Channel,
+    DeliveryReport,
+    DeliveryStatus,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    mask_phone,
+)
+from notify_svc.templates import KAKAO_TEMPLATE_CODES
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api-alimtalk.cloud.toast.com"
+DEFAULT_API_VERSION = "v2.3"
+WEBHOOK_SIGNATURE_HEADER = "X-Toast-Webhook-Signature"
+
+#: ``header.resultCode``: the same ``X-NC-API-IDEMPOTENCY-KEY`` within 10 minutes.
+DUPLICATE_IDEMPOTENCY_KEY = -1005
+#: Codes worth trying again (NHN's "system error").
+RETRYABLE_CODES = frozenset({-9999})
+#: Receive result codes that mean the message reached the phone.
+DELIVERED_CODES = frozenset({"1000", "MRC01"})
+FAILED_MESSAGE_STATUSES = frozenset({"FAILED", "CANCEL"})
+
+
+def provider_key(idempotency_key: str) -> str:
+    """The idempotency key as NHN receives it (<= 100 characters)."""
+    if len(idempotency_key) <= 100:
+        return idempotency_key
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+def delivery_status(result_code: object, message_status: object = None) -> DeliveryStatus:
+    """Our status for a receive ``resultCode`` and (from status queries) ``messageStatus``."""
+    code = "" if result_code is None else str(result_code).strip()
+    if code in DELIVERED_CODES:
+        return DeliveryStatus.DELIVERED
+    if message_status in FAILED_MESSAGE_STATUSES:
+        return DeliveryStatus.FAILED
+    if code and message_status in (None, "COMPLETED"):
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.PENDING
+
+
+def _message_id(request_id: object, recipient_seq: object) -> str | None:
+    if not request_id or recipient_seq is None or recipient_seq == "":
+        return None
+    return f"{request_id}:{recipient_seq}"
+
+
+class NhnAlimTalkProvider:
+    """AlimTalk through NHN Cloud KakaoTalk Bizmessage."""
+
+    name = "nhn_alimtalk"
+    channels: frozenset[Channel] = frozenset({Channel.ALIMTALK})
+
+    def __init__(
+        self,
+        *,
+        app_key: str,
+        secret_key: str,
+        sender_key: str,
+        client: httpx.AsyncClient | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        api_version: str = DEFAULT_API_VERSION,
+        webhook_secret: str = "",
+        webhook_signature_header: str = WEBHOOK_SIGNATURE_HEADER,
+        webhook_signature_scheme: SignatureScheme = SignatureScheme.SHARED_SECRET,
+        template_codes: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout = 10.0,
+        provider_fallback: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+        lookup_window: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self._app_key = app_key
+        self._secret_key = secret_key
+        self._sender_key = sender_key
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient()
+        self._base = f"{base_url.rstrip('/')}/alimtalk/{api_version}/appkeys/{app_key}"
+        self._webhook_secret = webhook_secret
+        self._webhook_header = webhook_signature_header
+        self._webhook_scheme = SignatureScheme(webhook_signature_scheme)
+        self._template_codes = dict(
+            KAKAO_TEMPLATE_CODES if template_codes is None else template_codes
+        )
+        self._timeout = timeout
+        self._provider_fallback = provider_fallback
+        self._clock = clock
+        self._lookup_window = lookup_window
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider made it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json;charset=UTF-8",
+            "X-Secret-Key": self._secret_key,
+        }
+        if idempotency_key is not None:
+            headers["X-NC-API-IDEMPOTENCY-KEY"] = provider_key(idempotency_key)
+        return headers
+
+    def request_body(self, message: OutboundMessage) -> dict[str, Any]:
+        """The documented JSON body for ``message``."""
+        if message.channel is not Channel.ALIMTALK or not message.template_code:
+            raise ProviderError("NHN AlimTalk sends only AlimTalk messages with a template code")
+        return {
+            "senderKey": self._sender_key,
+            "templateCode": self._template_codes.get(message.template_code, message.template_code),
+            "recipientList": [
+                {
+                    "recipientNo": message.to,
+                    "templateParameter": dict(message.variables),
+                    "resendParameter": {"isResend": self._provider_fallback},
+                    "recipientGroupingKey": provider_key(message.idempotency_key),
+                }
+            ],
+        }
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        key = message.idempotency_key
+        body = self.request_body(message)
+        try:
+            response = await self._client.post(
+                f"{self._base}/messages",
+                json=body,
+                headers=self._headers(key),
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            log.warning(
+                "nhn_alimtalk send to %s failed in transport: %s",
+                mask_phone(message.to),
+                type(exc).__name__,
+                extra={"idempotency_key": key},
+            )
+            return transport_failure(key, exc)
+        result = await self._result(message, response)
+        log.info(
+            "nhn_alimtalk send to %s: accepted=%s code=%s",
+            mask_phone(message.to),
+            result.accepted,
+            result.error_code,
+            extra={"idempotency_key": key, "provider_message_id": result.provider_message_id},
+        )
+        return result
+
+    async def _result(self, message: OutboundMessage, response: httpx.Response) -> SendResult:
+        key = message.idempotency_key
+        failure = http_failure(key, response, self._clock())
+        if failure is not None:
+            return failure
+        data = response_json(response)
+        if data is None:
+            return SendResult(
+                idempotency_key=key,
+                accepted=False,
+                retryable=response.is_success,  # a 2xx we cannot read: the key makes a retry safe
+                error_code=f"http_{response.status_code}",
+                error_message="unreadable answer",
+            )
+        header = obj(data.get("header"))
+        body = obj(data.get("message"))
+        first = first_obj(body.get("sendResults"))
+        code = first.get("resultCode", header.get("resultCode"))
+        text = first.get("resultMessage") or header.get("resultMessage")
+        if header.get("isSuccessful") is True and code == 0:
+            return SendResult(
+                idempotency_key=key,
+                accepted=True,
+                provider_message_id=_message_id(body.get("requestId"), first.get("recipientSeq")),
+            )
+        if DUPLICATE_IDEMPOTENCY_KEY in (header.get("resultCode"), code):
+            return SendResult(
+                idempotency_key=key,
+                accepted=True,
+                already_accepted=True,
+                provider_message_id=await self.find_sent(key),
+                error_code=str(DUPLICATE_IDEMPOTENCY_KEY),
+                error_message=scrub(str(text)) if text else None,
+            )
+        if code is None:
+            code = f"http_{response.status_code}"
+        return SendResult(
+            idempotency_key=key,
+            accepted=False,
+            retryable=code in RETRYABLE_CODES or header.get("resultCode") in RETRYABLE_CODES,
+            error_code=str(code),
+            error_message=scrub(str(text)) if text else None,
+        )
+
+    async def find_sent(self, idempotency_key: str) -> str | None:
+        """The provider message id of a recent send with this idempotency key, if NHN has one.
+
+        Looks in the last ``lookup_window`` (15 minutes by default) by recipient grouping key.
+        """
+        now = self._clock().astimezone(KST)
+        params = {
+            "startRequestDate": (now - self._lookup_window).strftime("%Y-%m-%d %H:%M"),
+            "endRequestDate": (now + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M"),
+            "recipientGroupingKey": provider_key(idempotency_key),
+            "pageSize": "1",
+        }
+        try:
+            response = await self._client.get(
+                f"{self._base}/messages",
+                params=params,
+                headers=self._headers(),
+                timeout=self._timeout,
+            )
+        except httpx.TransportError:
+            return None
+        data = obj(response_json(response) if response.is_success else None)
+        first = first_obj(obj(data.get("messageSearchResultResponse")).get("messages"))
+        return _message_id(first.get("requestId"), first.get("recipientSeq"))
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryReport]:
+        verify_signature(
+            headers,
+            body,
+            header_name=self._webhook_header,
+            secret=self._webhook_secret,
+            scheme=self._webhook_scheme,
+        )
+        payload = load_json(body)
+        if not isinstance(payload, dict) or not isinstance(payload.get("hooks", []), list):
+            raise MalformedWebhookError("not an NHN Cloud webhook")
+        if payload.get("event") != "MESSAGE_RESULT_UPDATE":
+            return []  # template review updates and the like carry no delivery results
+        reports: list[DeliveryReport] = []
+        for hook in payload.get("hooks", []):
+            if not isinstance(hook, dict):
+                raise MalformedWebhookError("a hook is not an object")
+            kind = str(hook.get("kakaoMessageType") or "ALIMTALK")
+            if not kind.startswith("ALIMTALK"):
+                continue
+            message_id = _message_id(hook.get("requestId"), hook.get("recipientSeq"))
+            if message_id is None:
+                raise MalformedWebhookError("a hook has no requestId/recipientSeq")
+            code = hook.get("resultCode")
+            reports.append(
+                DeliveryReport(
+                    provider_message_id=message_id,
+                    status=delivery_status(code),
+                    channel=Channel.ALIMTALK,
+                    code=None if code is None else str(code),
+                    reported_at=parse_time(hook.get("receiveDate")),
+                )
+            )
+        return reports
+
+    async def poll(self, provider_message_ids: Sequence[str]) -> list[DeliveryReport]:
+        reports: list[DeliveryReport] = []
+        for message_id in provider_message_ids:
+            report = await self._poll_one(message_id)
+            if report is not None:
+                reports.append(report)
+        return reports
+
+    async def _poll_one(self, message_id: str) -> DeliveryReport | None:
+        request_id, _, seq = message_id.rpartition(":")
+        if not request_id or not seq.isdigit():
+            log.warning("nhn_alimtalk cannot poll malformed id %s", message_id)
+            return None
+        try:
+            response = await self._client.get(
+                f"{self._base}/messages/{request_id}/{seq}",
+                headers=self._headers(),
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            log.warning("nhn_alimtalk poll of %s failed: %s", message_id, type(exc).__name__)
+            return None
+        data = obj(response_json(response) if response.is_success else None)
+        message = obj(data.get("message"))
+        header = obj(data.get("header"))
+        if not message:
+            log.warning("nhn_alimtalk poll of %s: HTTP %s", message_id, response.status_code)
+            return None
+        if header.get("isSuccessful") is not True:
+            log.warning("nhn_alimtalk poll of %s: code %s", message_id, header.get("resultCode"))
+            return None
+        code = message.get("resultCode")
+        return DeliveryReport(
+            provider_message_id=message_id,
+            status=delivery_status(code, message.get("messageStatus")),
+            channel=Channel.ALIMTALK,
+            code=None if code is None else str(code),
+            reported_at=parse_time(message.get("receiveDate")),
+        )

@@ -1,0 +1,324 @@
+"""Solapi: AlimTalk, SMS and LMS as a :class:`NotifyProvider`.
+
+From Solapi's public documentation and its official SDK
+(https://developers.solapi.com/references/messages/sendManyDetail,
+https://developers.solapi.com/references/authentication/api-key; github.com/solapi/solapi-python:
+``solapi/lib/authenticator.py``, ``model/request/message.py``, ``model/kakao/kakao_option.py``,
+``model/response/send_message_response.py``, ``model/webhook/single_report.py``,
+``lib/fetcher.py``):
+
+- Authentication: ``Authorization: HMAC-SHA256 apiKey={key}, date={ISO 8601}, salt={random},
+  signature={hex HMAC-SHA256(api secret, date + salt)}``.
+- Send: ``POST https://api.solapi.com/messages/v4/send-many/detail`` with ``{messages: [{to,
+  from, type (ATA = AlimTalk, SMS, LMS), text, subject, kakaoOptions{pfId, templateId,
+  variables{"#{name}": value}, disableSms}, customFields{key: value (<= 100 chars)}}],
+  showMessageList}``. Answer: ``{groupInfo{groupId, count{total, registeredFailed, ...}},
+  failedMessageList[{to, statusCode, statusMessage, ...}], messageList[{messageId, statusCode,
+  ...}]}``. Errors: 4xx with ``{errorCode, errorMessage}``.
+- Status: ``GET /messages/v4/list?messageId=`` answers ``{messageList: {id: {statusCode, type,
+  dateReceived, ...}}}``.
+- Webhook ("single report"): a JSON list of ``{eventDataId?, data{messageId, groupId, type, to,
+  from, statusCode, statusMessage, dateProcessed, dateReported, dateReceived, customFields,
+  kakaoOptions}, retryCount}``.
+- Status codes: ``2000`` accepted, ``3000`` handed to the carrier, ``4000`` received.
+
+Our assumptions (configurable):
+
+- Solapi's documentation does not say how a webhook proves its origin. We expect
+  ``X-Solapi-Signature`` with the hex HMAC-SHA256 of the raw body under a secret configured on
+  both sides (``SignatureScheme.HMAC_SHA256_HEX``); the header name and the scheme (or a plain
+  shared secret) are constructor arguments.
+- Any status code other than 2000/3000 (pending) and 4000 (delivered) is a failure.
+- Solapi has no idempotency key: ours travels in ``customFields.idempotencyKey`` (and comes back
+  in webhooks), so a report can be matched even if the message id was never recorded.
+
+Our choices: Solapi's own SMS fallback is off (``disableSms: true``) because notify-svc sends the
+fallback itself; AlimTalk templates are Solapi template ids, mapped from our template codes by
+``template_ids``. The provider message id is Solapi's ``messageId``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from notify_svc.providers._common import (
+    MalformedWebhookError,
+    SignatureScheme,
+    first_obj,
+    http_failure,
+    load_json,
+    obj,
+    parse_time,
+    response_json,
+    scrub,
+    transport_failure,
+    utc_now,
+    verify_signature,
+)
+from notify_svc.providers.base import (
+    Channel,
+    DeliveryReport,
+    DeliveryStatus,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    mask_phone,
+)
+from notify_svc.providers.nhn_sms import text_problem
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.solapi.com"
+WEBHOOK_SIGNATURE_HEADER = "X-Solapi-Signature"
+DELIVERED_CODES = frozenset({"4000"})
+PENDING_CODES = frozenset({"2000", "3000"})
+
+_TYPES = {Channel.ALIMTALK: "ATA", Channel.SMS: "SMS", Channel.LMS: "LMS"}
+_CHANNELS = {value: key for key, value in _TYPES.items()}
+
+
+def delivery_status(status_code: object) -> DeliveryStatus:
+    """Our status for a Solapi ``statusCode``."""
+    code = "" if status_code is None else str(status_code).strip()
+    if code in DELIVERED_CODES:
+        return DeliveryStatus.DELIVERED
+    if code in PENDING_CODES or not code:
+        return DeliveryStatus.PENDING
+    return DeliveryStatus.FAILED
+
+
+def signature(api_secret: str, date: str, salt: str) -> str:
+    """Solapi's request signature: hex HMAC-SHA256 of ``date + salt``."""
+    return hmac.new(api_secret.encode(), (date + salt).encode(), hashlib.sha256).hexdigest()
+
+
+class SolapiProvider:
+    """AlimTalk, SMS and LMS through Solapi."""
+
+    name = "solapi"
+    channels: frozenset[Channel] = frozenset({Channel.ALIMTALK, Channel.SMS, Channel.LMS})
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_secret: str,
+        sender: str,
+        pf_id: str,
+        client: httpx.AsyncClient | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        template_ids: Mapping[str, str] | None = None,
+        webhook_secret: str = "",
+        webhook_signature_header: str = WEBHOOK_SIGNATURE_HEADER,
+        webhook_signature_scheme: SignatureScheme = SignatureScheme.HMAC_SHA256_HEX,
+        timeout: float | httpx.Timeout = 10.0,
+        provider_fallback: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+        salt: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._sender = sender
+        self._pf_id = pf_id
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient()
+        self._base = base_url.rstrip("/")
+        self._template_ids = dict(template_ids or {})
+        self._webhook_secret = webhook_secret
+        self._webhook_header = webhook_signature_header
+        self._webhook_scheme = SignatureScheme(webhook_signature_scheme)
+        self._timeout = timeout
+        self._provider_fallback = provider_fallback
+        self._clock = clock
+        self._salt = salt
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider made it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def authorization(self) -> str:
+        """A fresh ``Authorization`` header value."""
+        date = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        salt = self._salt()
+        return (
+            f"HMAC-SHA256 apiKey={self._api_key}, date={date}, salt={salt}, "
+            f"signature={signature(self._api_secret, date, salt)}"
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self.authorization(), "Content-Type": "application/json"}
+
+    def request_body(self, message: OutboundMessage) -> dict[str, Any]:
+        """The documented JSON body for ``message``."""
+        if message.channel not in self.channels:
+            raise ProviderError(f"Solapi cannot send {message.channel}")
+        item: dict[str, Any] = {
+            "to": message.to,
+            "from": self._sender,
+            "type": _TYPES[message.channel],
+        }
+        if message.channel is Channel.ALIMTALK:
+            if not message.template_code:
+                raise ProviderError("an AlimTalk message needs a template code")
+            item["kakaoOptions"] = {
+                "pfId": self._pf_id,
+                "templateId": self._template_ids.get(message.template_code, message.template_code),
+                "variables": {f"#{{{name}}}": value for name, value in message.variables.items()},
+                "disableSms": not self._provider_fallback,
+            }
+        else:
+            item["text"] = message.text
+            if message.channel is Channel.LMS:
+                item["subject"] = message.title
+        item["customFields"] = {"idempotencyKey": message.idempotency_key[:100]}
+        return {"messages": [item], "showMessageList": True}
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        key = message.idempotency_key
+        body = self.request_body(message)
+        if message.channel is not Channel.ALIMTALK:
+            problem = text_problem(message)
+            if problem is not None:
+                log.warning("solapi refused locally: %s", problem, extra={"idempotency_key": key})
+                return SendResult(
+                    idempotency_key=key,
+                    accepted=False,
+                    error_code="invalid_text",
+                    error_message=problem,
+                )
+        try:
+            response = await self._client.post(
+                f"{self._base}/messages/v4/send-many/detail",
+                json=body,
+                headers=self._headers(),
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            log.warning(
+                "solapi send to %s failed in transport: %s",
+                mask_phone(message.to),
+                type(exc).__name__,
+                extra={"idempotency_key": key},
+            )
+            return transport_failure(key, exc)
+        result = self._result(key, response)
+        log.info(
+            "solapi %s to %s: accepted=%s code=%s",
+            message.channel.value,
+            mask_phone(message.to),
+            result.accepted,
+            result.error_code,
+            extra={"idempotency_key": key, "provider_message_id": result.provider_message_id},
+        )
+        return result
+
+    def _result(self, key: str, response: httpx.Response) -> SendResult:
+        failure = http_failure(key, response, self._clock())
+        if failure is not None:
+            return failure
+        data = response_json(response)
+        if data is None:
+            return SendResult(
+                idempotency_key=key,
+                accepted=False,
+                error_code=f"http_{response.status_code}",
+                error_message="unreadable answer",
+            )
+        if not response.is_success:
+            return SendResult(
+                idempotency_key=key,
+                accepted=False,
+                error_code=str(data.get("errorCode") or f"http_{response.status_code}"),
+                error_message=scrub(str(data.get("errorMessage") or "")) or None,
+            )
+        failed = first_obj(data.get("failedMessageList"))
+        if failed:
+            return SendResult(
+                idempotency_key=key,
+                accepted=False,
+                error_code=str(failed.get("statusCode") or "registration_failed"),
+                error_message=scrub(str(failed.get("statusMessage") or "")) or None,
+            )
+        first = first_obj(data.get("messageList"))
+        if not first.get("messageId"):
+            return SendResult(
+                idempotency_key=key,
+                accepted=False,
+                error_code="no_message_id",
+                error_message="Solapi accepted the request but named no message",
+            )
+        return SendResult(
+            idempotency_key=key, accepted=True, provider_message_id=str(first["messageId"])
+        )
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryReport]:
+        verify_signature(
+            headers,
+            body,
+            header_name=self._webhook_header,
+            secret=self._webhook_secret,
+            scheme=self._webhook_scheme,
+        )
+        payload = load_json(body)
+        events = payload if isinstance(payload, list) else [payload]
+        reports: list[DeliveryReport] = []
+        for event in events:
+            data = event.get("data") if isinstance(event, dict) else None
+            if not isinstance(data, dict) or not data.get("messageId"):
+                raise MalformedWebhookError("not a Solapi single report")
+            channel = _CHANNELS.get(str(data.get("type") or "").upper())
+            if channel is None:
+                continue  # message types we never send
+            code = data.get("statusCode")
+            reports.append(
+                DeliveryReport(
+                    provider_message_id=str(data["messageId"]),
+                    status=delivery_status(code),
+                    channel=channel,
+                    code=None if code is None else str(code),
+                    reported_at=parse_time(data.get("dateReceived") or data.get("dateReported")),
+                )
+            )
+        return reports
+
+    async def poll(self, provider_message_ids: Sequence[str]) -> list[DeliveryReport]:
+        reports: list[DeliveryReport] = []
+        for message_id in provider_message_ids:
+            try:
+                response = await self._client.get(
+                    f"{self._base}/messages/v4/list",
+                    params={"messageId": message_id},
+                    headers=self._headers(),
+                    timeout=self._timeout,
+                )
+            except httpx.TransportError as exc:
+                log.warning("solapi poll of %s failed: %s", message_id, type(exc).__name__)
+                continue
+            data = obj(response_json(response) if response.is_success else None)
+            found = obj(obj(data.get("messageList")).get(message_id))
+            if not found:
+                log.warning("solapi poll of %s: HTTP %s", message_id, response.status_code)
+                continue
+            channel = _CHANNELS.get(str(found.get("type") or "").upper())
+            if channel is None:
+                continue
+            code = found.get("statusCode")
+            reports.append(
+                DeliveryReport(
+                    provider_message_id=message_id,
+                    status=delivery_status(code),
+                    channel=channel,
+                    code=None if code is None else str(code),
+                    reported_at=parse_time(found.get("dateReceived")),
+                )
+            )
+        return reports
