@@ -38,6 +38,10 @@ async def vote_settings(
         environment="test",
         database_url=await clone_database(pg_server, vote_template),
         nats_url=service_env["nats_url"],
+        # The concurrency tests fire up to 1,000 requests at once in-process: they queue for
+        # the in-flight bound (the pool's size) rather than being refused after the default
+        # wait on a busy test machine.
+        max_queue_seconds=60,
     )
 
 

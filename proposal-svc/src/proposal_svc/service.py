@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -537,23 +537,49 @@ async def apply_proposal_tally(
 ) -> None:
     """Record the agreement count (counts only grow) and cross the tiers between the old count
     and the new one. A late or repeated tally changes nothing and costs one locked read."""
-    row = (
+    await apply_proposal_tallies(session, ctx, {proposal_id: [count]})
+
+
+async def apply_proposal_tallies(
+    session: AsyncSession, ctx: ProposalContext, counts: Mapping[uuid.UUID, Sequence[int]]
+) -> None:
+    """Apply a batch of tally events: per proposal, the highest of its ``counts`` (counts only
+    grow, so it subsumes the others) with one locked read and one update for the whole batch.
+
+    Every tier between the stored count and that highest one is crossed, none skipped (40 then
+    120 crosses 50 and 100), and each crossing records the lowest count of the batch that
+    reached its threshold: the count at which it was reached, whatever order the events came
+    in. Late or repeated counts change nothing.
+    """
+    if not counts:
+        return
+    table = cast(Table, Proposal.__table__)
+    rows = (
         await session.execute(
-            select(Proposal.agreement_count, Proposal.status)
-            .where(Proposal.id == proposal_id)
+            select(table.c.id, table.c.agreement_count, table.c.status)
+            .where(table.c.id.in_(sorted(counts)))
+            .order_by(table.c.id)  # one lock order for every batch
             .with_for_update()
         )
-    ).first()
-    if row is None or count <= row.agreement_count:
+    ).all()
+    grown = [
+        (row, max(counts[row.id])) for row in rows if max(counts[row.id]) > row.agreement_count
+    ]
+    if not grown:
         return
     await session.execute(
-        update(Proposal).where(Proposal.id == proposal_id).values(agreement_count=count)
+        update(table)
+        .where(table.c.id == bindparam("proposal_id"))
+        .values(agreement_count=bindparam("count")),
+        [{"proposal_id": row.id, "count": count} for row, count in grown],
     )
-    if row.status in ("withdrawn", "hidden"):
-        return
-    for tier in ctx.settings.tiers:
-        if row.agreement_count < tier.threshold <= count:
-            await _cross_tier(session, ctx, proposal_id, tier, count)
+    for row, count in grown:
+        if row.status in ("withdrawn", "hidden"):
+            continue
+        for tier in ctx.settings.tiers:
+            if row.agreement_count < tier.threshold <= count:
+                reached = min(c for c in counts[row.id] if c >= tier.threshold)
+                await _cross_tier(session, ctx, row.id, tier, reached)
 
 
 async def _cross_tier(
@@ -679,10 +705,19 @@ async def _announce_forum_opened(session: AsyncSession, ctx: ProposalContext, fo
 
 async def apply_forum_tally(session: AsyncSession, forum_id: uuid.UUID, count: int) -> None:
     """Record a forum's participant count (counts only grow)."""
+    await apply_forum_tallies(session, {forum_id: count})
+
+
+async def apply_forum_tallies(session: AsyncSession, counts: Mapping[uuid.UUID, int]) -> None:
+    """Record the participant counts of a batch (the highest per forum; counts only grow)."""
+    if not counts:
+        return
+    table = cast(Table, Forum.__table__)
     await session.execute(
-        update(Forum)
-        .where(Forum.id == forum_id)
-        .values(participant_count=func.greatest(Forum.participant_count, count))
+        update(table)
+        .where(table.c.id == bindparam("forum_id"))
+        .values(participant_count=func.greatest(table.c.participant_count, bindparam("count"))),
+        [{"forum_id": forum_id, "count": count} for forum_id, count in sorted(counts.items())],
     )
 
 

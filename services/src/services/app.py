@@ -20,6 +20,7 @@ from services import nats as nats_mod
 from services.auth import JWKSCache, KeySource, TokenVerifier
 from services.config import ServiceSettings
 from services.db import create_engine, create_sessionmaker
+from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
 from services.problems import (
     BodySizeLimitMiddleware,
@@ -89,7 +90,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             else JWKSCache(settings.jwks_url, ttl=settings.jwks_cache_seconds)
         )
         app.state.token_verifier = TokenVerifier(
-            keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            cache_size=settings.token_cache_size,
         )
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -118,9 +122,15 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    # Added innermost first: the request id is set before any of the others run.
+    # Added innermost first: the request id is set before any of the others run, and a request
+    # refused for overload is refused before its body is read.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        InFlightLimitMiddleware,
+        limit=settings.in_flight_limit,
+        max_wait=settings.max_queue_seconds,
+    )
     app.add_middleware(RequestContextMiddleware)
     for router in spec.routers:
         app.include_router(router)

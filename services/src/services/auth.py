@@ -3,6 +3,27 @@
 Tokens are short-lived ES256 JWTs with a ``kid`` header. Keys are cached; an unknown ``kid`` makes
 the cache refresh once (a rotation happened) but no more often than ``min_refresh_interval``, so
 forged ``kid`` values cannot turn into a flood of requests to identity-svc.
+
+Verified tokens are cached too (:class:`VerifiedTokens`, per process): a citizen reuses one
+access token for up to its lifetime (15 minutes), and checking its ES256 signature again on
+every request was the largest single cost of the agreement hot path after the HTTP write. A
+cached token is served only
+
+- for the exact token string that passed verification (a token differing in any byte, e.g. a
+  forged signature or an edited claim, is a different key and is verified in full; failures are
+  never cached, so a rejected token is rejected again on its next use),
+- before its ``exp`` (no leeway: from ``exp`` on it is verified in full, which then applies the
+  usual leeway and rejects it once that has passed), and
+- while the key source still serves the same public key under the token's ``kid`` (asked on
+  every use, as before the cache): a key retired from the JWKS rejects its cached tokens exactly
+  when it would have rejected them uncached.
+
+The trade-off: nothing else can revoke an access token before its ``exp`` -- not before this
+cache either. There is no access-token deny list (logout and refresh-token reuse revoke refresh
+tokens; suspension is enforced by each service's read model, e.g. vote-svc refuses a suspended
+citizen whatever the token says; new roles arrive with the next token). Should a deny list by
+``jti`` ever be added, it must be checked on cache hits too. The cache costs memory: at most
+``max_entries`` tokens (about 1 KB each with their principal) per process.
 """
 
 from __future__ import annotations
@@ -10,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
@@ -115,17 +137,99 @@ class JWKSCache:
         return self._keys[kid]
 
 
-class TokenVerifier:
-    """Checks signature, algorithm, issuer, audience, expiry and claims of an access token."""
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    #: The token's ``exp`` (seconds since the epoch): the entry is not served from then on.
+    expires_at: float
+    kid: str
+    #: The public key the signature was checked with.
+    key: Any
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: float = 5.0) -> None:
+
+class VerifiedTokens:
+    """A bounded LRU of tokens that passed verification (see the module doc for the rules)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, _Verified] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str, now: float) -> _Verified | None:
+        """The entry of ``token`` if it is cached and not expired at ``now``."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if now >= entry.expires_at:
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return entry
+
+    def put(self, token: str, entry: _Verified) -> None:
+        """Remember a verified token, evicting the least recently used beyond the bound."""
+        if self.max_entries <= 0:
+            return
+        self._entries[token] = entry
+        self._entries.move_to_end(token)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def discard(self, token: str) -> None:
+        """Forget ``token``."""
+        self._entries.pop(token, None)
+
+
+def _same_key(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # a key type without equality: never assume it is the same
+        return False
+
+
+class TokenVerifier:
+    """Checks signature, algorithm, issuer, audience, expiry and claims of an access token.
+
+    Tokens that pass are kept in a per-process :class:`VerifiedTokens` of ``cache_size`` entries
+    (0: no cache) until their ``exp`` by ``clock`` (seconds since the epoch).
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: float = 5.0,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._clock = clock
+        self.cache = VerifiedTokens(cache_size)
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token, or :class:`InvalidToken`."""
+        cached = self.cache.get(token, self._clock())
+        if cached is not None:
+            try:
+                key = await self._keys.get_key(cached.kid)
+            except InvalidToken:
+                self.cache.discard(token)  # its key was retired: refused, as uncached
+                raise
+            if _same_key(key, cached.key):
+                return cached.principal
+            self.cache.discard(token)
+        return await self._verify(token)
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -161,12 +265,16 @@ class TokenVerifier:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise InvalidToken("malformed roles")
         department = claims.get("dept")
-        return Principal(
+        principal = Principal(
             citizen_id=citizen_id,
             roles=frozenset(roles),
             department=department if isinstance(department, str) else None,
             token_id=str(claims["jti"]),
         )
+        expires_at = claims["exp"]
+        if isinstance(expires_at, int | float) and self._clock() < expires_at:
+            self.cache.put(token, _Verified(principal, float(expires_at), kid, key))
+        return principal
 
 
 def bearer_token(request: Request) -> str:

@@ -30,13 +30,36 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = "https://democracy.seoul.example/identity"
     jwt_audience: str = "democracy-platform"
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
-    #: Connections kept open. Overflow connections are opened and closed per use, which costs
-    #: a PostgreSQL backend fork each time: size the pool for the expected concurrency.
-    db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    #: Verified access tokens kept per process until their ``exp`` (0: verify every request);
+    #: see services.auth for what the cache may and may not serve.
+    token_cache_size: int = Field(default=10_000, ge=0)
+    #: Connections kept open: the most statements the API runs at once. Size it for the
+    #: concurrency wanted (and PostgreSQL's max_connections for every process and replica).
+    db_pool_size: int = Field(default=30, ge=1)
+    #: Connections opened beyond the pool and closed after each use. Each one costs a
+    #: PostgreSQL backend fork, TLS negotiation and type introspection, under load above all,
+    #: which made overload collapse throughput (docs/performance.md): 0 by default, so that
+    #: requests wait for a pooled connection and the in-flight bound below sheds the excess.
+    db_max_overflow: int = Field(default=0, ge=0)
     #: Ping each connection before use (a round trip per checkout). Off by default: a dropped
     #: connection fails one statement and SQLAlchemy then discards the whole stale pool.
     db_pool_pre_ping: bool = False
+    #: Requests the API serves at once (services.limits); more wait up to
+    #: ``max_queue_seconds`` for a slot and are then answered 503 with ``Retry-After``. Unset:
+    #: the pool size (``db_pool_size + db_max_overflow``), so that admitted requests do not
+    #: queue for a connection; 0: no bound. Health and metrics endpoints are not counted.
+    max_in_flight: int | None = Field(default=None, ge=0)
+    #: How long a request may wait for an in-flight slot before it is refused (0: not at all).
+    #: Long enough to absorb a burst (a few hundred requests at once), short enough that a
+    #: sustained overload is answered 503 within seconds instead of piling up.
+    max_queue_seconds: float = Field(default=2.0, ge=0)
+
+    @property
+    def in_flight_limit(self) -> int:
+        """The effective bound on requests served at once (0: none)."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return self.db_pool_size + self.db_max_overflow
 
 
 def service_config(prefix: str) -> SettingsConfigDict:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import greenlet_spawn
 
 from services.problems import ProblemError
 
@@ -53,9 +55,14 @@ def to_plain_url(url: str) -> str:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_pre_ping: bool = True, **kw: Any
+    url: str, *, pool_size: int = 10, max_overflow: int = 0, pool_pre_ping: bool = True, **kw: Any
 ) -> AsyncEngine:
-    """An async engine on asyncpg with a pre-pinged pool."""
+    """An async engine on asyncpg with a pre-pinged pool of ``pool_size`` connections.
+
+    No overflow by default: an overflow connection is opened and closed per checkout (a
+    PostgreSQL backend fork, TLS negotiation, type introspection), which under load costs more
+    than waiting for a pooled one (docs/performance.md, "Overload").
+    """
     return create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
@@ -68,6 +75,33 @@ def create_engine(
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (responses are built afterwards)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The driver's (asyncpg's) connection, checked out of ``engine``'s pool without a Session
+    or a Connection around it, for a hot path that sends its statement to the driver itself.
+
+    Each statement is a transaction of its own (autocommit) unless the caller begins one on
+    the driver and ends it. The connection goes back to the pool when the block ends. It is
+    discarded instead when the block was cancelled (a statement may be half-way), the
+    connection was lost, or a transaction was left open: the pool never hands out a
+    connection in an unknown state.
+    """
+    fairy = await engine.raw_connection()
+    driver: asyncpg.Connection = fairy.driver_connection
+    healthy = False
+    try:
+        yield driver
+        healthy = True
+    except Exception:
+        healthy = True  # an error the driver raised (or the caller's own) leaves it usable
+        raise
+    finally:
+        if healthy and not driver.is_closed() and not driver.is_in_transaction():
+            await greenlet_spawn(fairy.close)
+        else:
+            await greenlet_spawn(fairy.invalidate)
 
 
 @asynccontextmanager

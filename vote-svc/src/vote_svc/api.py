@@ -25,8 +25,9 @@ from vote_svc.schemas import (
     TargetRecord,
     TargetRecords,
     VotePublic,
+    agreement_json,
 )
-from vote_svc.service import CastVote, VoteContext
+from vote_svc.service import CastVote, VoteContext, VoteDatabase
 
 router = APIRouter(prefix="/v1/votes")
 
@@ -39,6 +40,12 @@ async def _context(request: Request) -> VoteContext:
 
 
 ContextDep = Annotated[VoteContext, Depends(_context)]
+
+
+def _database(request: Request) -> VoteDatabase:
+    """The engine (whose pool the cast takes its connection from) and the sessions."""
+    state = request.app.state
+    return VoteDatabase(engine=state.engine, sessions=state.sessions)
 
 
 def _with_example(
@@ -84,6 +91,7 @@ def _receipt(vote: CastVote) -> Receipt:
 @router.post(
     "/agreements",
     status_code=201,
+    response_model=AgreementPublic,
     tags=["votes"],
     summary="Agree with a proposal (one agreement per citizen)",
     description=(
@@ -101,19 +109,24 @@ def _receipt(vote: CastVote) -> Receipt:
         _already_voted_example("proposal"),
     ),
 )
-async def agree(
-    body: AgreementCreate,
-    citizen: CitizenDep,
-    session: SessionDep,
-    ctx: ContextDep,
-    response: Response,
-) -> AgreementPublic:
+async def agree(body: AgreementCreate, citizen: CitizenDep, request: Request) -> Response:
+    # The hot path: no session, and the 201 is written directly rather than through the
+    # response model (which still documents it).
+    state = request.app.state
     vote = await service.cast_agreement(
-        session, ctx, citizen.citizen_id, proposal_id=body.proposal_id
+        _database(request), state.votes, citizen.citizen_id, proposal_id=body.proposal_id
     )
-    response.headers["Location"] = f"/v1/votes/{vote.id}"
-    return AgreementPublic(
-        vote_id=vote.id, proposal_id=vote.target_id, cast_at=vote.cast_at, receipt=_receipt(vote)
+    return Response(
+        agreement_json(
+            vote_id=vote.id,
+            proposal_id=vote.target_id,
+            cast_at=vote.cast_at,
+            record_hash=vote.record_hash,
+            voter_tag=vote.voter_tag,
+        ),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"/v1/votes/{vote.id}"},
     )
 
 
@@ -139,12 +152,12 @@ async def vote_in_forum(
     forum_id: uuid.UUID,
     body: BallotCreate,
     citizen: CitizenDep,
-    session: SessionDep,
+    request: Request,
     ctx: ContextDep,
     response: Response,
 ) -> BallotPublic:
     vote = await service.cast_ballot(
-        session, ctx, citizen.citizen_id, forum_id=forum_id, choice=body.choice
+        _database(request), ctx, citizen.citizen_id, forum_id=forum_id, choice=body.choice
     )
     response.headers["Location"] = f"/v1/votes/{vote.id}"
     return BallotPublic(

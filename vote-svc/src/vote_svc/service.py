@@ -1,11 +1,11 @@
 """vote-svc use cases. They never commit: the request or consumer boundary owns the transaction.
 
 Casting a vote is the hot path of the platform, so it is one SQL statement (:data:`CAST_VOTE_SQL`)
-sent through the asyncpg connection beneath the session: it checks the target and the citizen,
-inserts the vote, counts it and stages both events. As the request's first statement it is a
-transaction of its own (atomic, and the hot tally row is not held across a COMMIT round trip);
-after other statements it joins the session's transaction. Only when it inserted nothing does a
-second query (through the ORM) find out why, to answer with the right problem.
+sent to an asyncpg connection taken straight from the engine's pool, with no ORM session around
+it (:func:`services.db.driver_connection`): it checks the target and the citizen, inserts the
+vote, counts it and stages both events, and is a transaction of its own (atomic, and the hot
+tally row is not held across a COMMIT round trip). Only when it inserted nothing does a second
+query (through the ORM, in a session of its own) find out why, to answer with the right problem.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any, Final, cast
 from prometheus_client import Counter
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.canonical import TargetType, VoteRecord, format_time, target_key, voter_tag
+from services.db import driver_connection
 from services.events import VoteCast, VoteTallyChanged, to_envelope
 from services.problems import ProblemError
 from vote_svc.models import CitizenSuspension, Tally, Target, Vote
@@ -34,6 +35,17 @@ AGREE: Final = "agree"
 VOTES_CAST = Counter(
     "votes_cast_total", "Votes asked for, by target type and outcome", ["target_type", "outcome"]
 )
+#: The children counted on every accepted vote, looked up once.
+_ACCEPTED = {kind: VOTES_CAST.labels(kind, "accepted") for kind in ("proposal", "forum")}
+
+
+@dataclass(frozen=True)
+class VoteDatabase:
+    """Where votes are cast: the engine whose pool the hot statement takes its connection
+    from, and sessions for everything else (explaining a refusal)."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
 
 
 @dataclass(frozen=True)
@@ -261,14 +273,14 @@ SELECT vote_count FROM tally
 
 
 async def cast_agreement(
-    session: AsyncSession, ctx: VoteContext, citizen_id: uuid.UUID, *, proposal_id: uuid.UUID
+    db: VoteDatabase, ctx: VoteContext, citizen_id: uuid.UUID, *, proposal_id: uuid.UUID
 ) -> CastVote:
     """Record ``citizen_id``'s agreement with a proposal; refusals raise problems."""
-    return await _cast(session, ctx, citizen_id, "proposal", proposal_id, AGREE)
+    return await _cast(db, ctx, citizen_id, "proposal", proposal_id, AGREE)
 
 
 async def cast_ballot(
-    session: AsyncSession,
+    db: VoteDatabase,
     ctx: VoteContext,
     citizen_id: uuid.UUID,
     *,
@@ -276,11 +288,11 @@ async def cast_ballot(
     choice: str,
 ) -> CastVote:
     """Record ``citizen_id``'s ballot in a forum (``choice`` already NFC-normalised)."""
-    return await _cast(session, ctx, citizen_id, "forum", forum_id, choice)
+    return await _cast(db, ctx, citizen_id, "forum", forum_id, choice)
 
 
 async def _cast(
-    session: AsyncSession,
+    db: VoteDatabase,
     ctx: VoteContext,
     citizen_id: uuid.UUID,
     target_type: TargetType,
@@ -290,12 +302,13 @@ async def _cast(
     # A refusal the second query cannot explain means something changed in between (a target
     # opened, a suspension was lifted); one more try settles it.
     for _ in range(2):
-        vote = await _try_cast(session, ctx, citizen_id, target_type, target_id, choice)
+        vote = await _try_cast(db.engine, ctx, citizen_id, target_type, target_id, choice)
         if vote is not None:
-            VOTES_CAST.labels(target_type, "accepted").inc()
+            _ACCEPTED[target_type].inc()
             return vote
         try:
-            await _explain_refusal(session, citizen_id, target_type, target_id, choice)
+            async with db.sessions() as session:
+                await _explain_refusal(session, citizen_id, target_type, target_id, choice)
         except ProblemError as refusal:
             VOTES_CAST.labels(target_type, refusal.slug.removeprefix(f"{target_type}-")).inc()
             raise
@@ -304,7 +317,7 @@ async def _cast(
 
 
 async def _try_cast(
-    session: AsyncSession,
+    engine: AsyncEngine,
     ctx: VoteContext,
     citizen_id: uuid.UUID,
     target_type: TargetType,
@@ -338,30 +351,27 @@ async def _try_cast(
         VoteTallyChanged(target_type=target_type, target_id=target_id, count=0, changed_at=cast_at),
         time=cast_at,
     )
-    # The request's own connection: the statement joins the session's transaction when one is
-    # open; as the request's first statement it is a transaction of its own (no BEGIN/COMMIT
-    # round trips, and the tally row is locked only while the server executes it).
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    counted = await driver.fetchval(
-        CAST_VOTE_SQL,
-        target_type,
-        target_id,
-        citizen_id,
-        choice,
-        cast_at,
-        vote_id,
-        tag,
-        record_hash,
-        record,
-        uuid.UUID(cast_event.id),
-        VoteCast.subject_name(),
-        cast_event.model_dump_json(),
-        uuid.UUID(tally_event.id),
-        VoteTallyChanged.subject_name(),
-        tally_event.model_dump_json(),
-    )
+    # A pooled connection without a session: the statement is a transaction of its own (no
+    # BEGIN/COMMIT round trips, and the tally row is locked only while the server executes it).
+    async with driver_connection(engine) as driver:
+        counted = await driver.fetchval(
+            CAST_VOTE_SQL,
+            target_type,
+            target_id,
+            citizen_id,
+            choice,
+            cast_at,
+            vote_id,
+            tag,
+            record_hash,
+            record,
+            uuid.UUID(cast_event.id),
+            VoteCast.subject_name(),
+            cast_event.model_dump_json(),
+            uuid.UUID(tally_event.id),
+            VoteTallyChanged.subject_name(),
+            tally_event.model_dump_json(),
+        )
     if counted is None:
         return None
     return CastVote(
