@@ -91,6 +91,17 @@ EXTERNAL_SECRETS = {
     ),
     "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
     "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS"),
+    "notify-svc-secrets": (
+        "NOTIFY_SERVICE_KEY",
+        "NOTIFY_NHN_ALIMTALK_APP_KEY",
+        "NOTIFY_NHN_ALIMTALK_SECRET_KEY",
+        "NOTIFY_NHN_ALIMTALK_SENDER_KEY",
+        "NOTIFY_NHN_ALIMTALK_WEBHOOK_SECRET",
+        "NOTIFY_NHN_SMS_APP_KEY",
+        "NOTIFY_NHN_SMS_SECRET_KEY",
+        "NOTIFY_NHN_SMS_SEND_NO",
+        "NOTIFY_NHN_SMS_WEBHOOK_SECRET",
+    ),
     "democracy-tls": ("tls.crt", "tls.key"),
 }
 #: Secret keys whose value is base64 of exactly 32 bytes (``openssl rand -base64 32``): AES-256
@@ -100,24 +111,35 @@ BASE64_32_BYTE_KEYS = {
     "IDENTITY_CONTACT_KEY",
     "LEDGER_KEY_ENCRYPTION_KEY",
     "VOTE_LEDGER_TAG_KEY",
+    "NOTIFY_SERVICE_KEY",
 }
 #: Secret keys whose value is a JSON object service name -> base64 of 32 bytes: the services
 #: allowed to call /internal/* (docs/internal-api.md). notify-svc's key, generated once as
 #: NOTIFY_SERVICE_KEY, is the same in each.
 SERVICE_KEY_MAPS = {"IDENTITY_INTERNAL_KEYS", "VOTE_INTERNAL_KEYS"}
+#: Base64 keys the docs generate once into a shell variable of the same name and use in several
+#: Secrets (notify-svc's own Secret and the other services' key maps).
+SHARED_KEYS = {"NOTIFY_SERVICE_KEY"}
 #: service -> the Secret of its own settings, which every pod of it (API, migration Job,
 #: workers) takes whole with envFrom: production refuses the dev defaults of these keys.
 SERVICE_SECRETS = {
     "identity-svc": "identity-svc-secrets",
     "ledger-svc": "ledger-svc-secrets",
     "vote-svc": "vote-svc-secrets",
+    "notify-svc": "notify-svc-secrets",
 }
 #: Consumers that must run as exactly one replica (no HPA): ledger-svc's appends to the Merkle
 #: log are serialised by a PostgreSQL advisory lock, so more replicas add no throughput.
 SINGLE_WRITER_CONSUMERS = {"ledger-svc-consume"}
 #: Worker Deployment -> {service whose API it calls over HTTP: the setting with that URL}. Every
 #: other worker talks only to PostgreSQL and NATS; these may also reach exactly those APIs.
-WORKER_HTTP_PEERS = {"ledger-svc-audit": {"vote-svc": "LEDGER_VOTE_URL"}}
+WORKER_HTTP_PEERS = {
+    "ledger-svc-audit": {"vote-svc": "LEDGER_VOTE_URL"},
+    "notify-svc-send": {"identity-svc": "NOTIFY_IDENTITY_URL", "vote-svc": "NOTIFY_VOTE_URL"},
+}
+#: Workers that call third parties on the internet (HTTPS only, never a private address):
+#: notify-svc's dispatcher sends through the message providers (NHN Cloud, Solapi).
+WORKER_INTERNET_EGRESS = {"notify-svc-send"}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -752,10 +774,19 @@ def test_every_api_has_service_probes_hpa_pdb_and_network_policy(
     assert set(policies[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
 
 
-def _peer_admits(peer: dict[str, Any], labels: dict[str, str], namespace: str) -> bool:
-    """Whether a NetworkPolicy peer admits a pod with ``labels`` in ``namespace``."""
+#: Address ranges a policy that opens the internet must leave out (pods, Services, nodes).
+PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+
+
+def _peer_admits(
+    peer: dict[str, Any], labels: dict[str, str], namespace: str, *, internet: bool = True
+) -> bool:
+    """Whether a NetworkPolicy peer admits a pod with ``labels`` in ``namespace``. An ``ipBlock``
+    admits it, unless ``internet`` is False and the block leaves out the private ranges (then it
+    reaches only addresses outside the cluster)."""
     if "ipBlock" in peer:
-        return True
+        private = PRIVATE_RANGES <= set(peer["ipBlock"].get("except", []))
+        return internet or not private
     if "namespaceSelector" in peer:
         ns_labels = {"kubernetes.io/metadata.name": namespace}
         if not selector_matches(peer["namespaceSelector"], ns_labels):
@@ -779,13 +810,28 @@ def _allows(
     namespace: str,
     port: int | str,
     protocol: str = "TCP",
+    *,
+    internet: bool = True,
 ) -> bool:
+    """Whether ``rules`` let traffic through to/from a pod (``internet=False``: not counting
+    ipBlocks that leave out the private ranges, which reach only addresses outside the cluster)."""
     for rule in rules:
         peers = rule.get(direction)
         if not _port_allowed(rule, port, protocol):
             continue
-        if not peers or any(_peer_admits(p, labels, namespace) for p in peers):
+        if not peers or any(_peer_admits(p, labels, namespace, internet=internet) for p in peers):
             return True
+    return False
+
+
+def _allows_internet(rules: list[dict[str, Any]], port: int) -> bool:
+    """Whether egress ``rules`` let a pod reach any address on the internet on ``port``."""
+    for rule in rules:
+        if not _port_allowed(rule, port):
+            continue
+        for peer in rule.get("to", []):
+            if "ipBlock" in peer and peer["ipBlock"]["cidr"] in ("0.0.0.0/0", "::/0"):
+                return True
     return False
 
 
@@ -953,6 +999,11 @@ def test_every_procfile_worker_has_its_deployment(overlay: str) -> None:
         elif subcommand == "audit":
             assert replicas == 1, f"{where}: a second auditor only repeats the rounds"
             assert deployment["metadata"]["name"] not in hpa_targets, where
+        elif subcommand == "send":
+            # Dispatchers share the queue (FOR UPDATE SKIP LOCKED, leased rows): they may scale.
+            assert replicas >= 1, where
+            assert _strategy(deployment) == "RollingUpdate", f"{where}: no Recreate needed"
+            assert deployment["metadata"]["name"] not in hpa_targets, where
         else:
             pytest.fail(f"{where}: decide replicas and strategy of `{subcommand}` workers here")
     consumers = {f"{s}-{sub}" for s, sub in procfile_workers().values() if sub == "consume"}
@@ -1092,19 +1143,23 @@ def test_workers_talk_only_to_postgres_and_nats(overlay: str) -> None:
         assert _allows(egress, "to", {}, "kube-system", 53, "TCP"), name
         assert _allows(egress, "to", {"cnpg.io/cluster": PG_CLUSTER}, NAMESPACE, 5432), name
         assert _allows(egress, "to", NATS_LABELS, NAMESPACE, 4222), name
-        assert not _allows(egress, "to", identity_api, NAMESPACE, API_PORT), name
+        peers = WORKER_HTTP_PEERS.get(name, {})
+        if "identity-svc" not in peers:
+            assert not _allows(egress, "to", identity_api, NAMESPACE, API_PORT), name
         assert not _allows(egress, "to", identity_api, NAMESPACE, "http"), name
-        assert not _allows(egress, "to", stranger, "default", 443), name
+        internet = _allows_internet(egress, 443)
+        assert internet == (name in WORKER_INTERNET_EGRESS), f"{name}: internet egress {internet}"
+        assert not _allows(egress, "to", stranger, "default", 443, internet=False), name
+        assert not _allows_internet(egress, 80), name
         assert not _allows(egress, "to", stranger, NAMESPACE, 5432), name
         assert not _allows(egress, "to", {"cnpg.io/cluster": PG_CLUSTER}, NAMESPACE, 8000), name
-        peers = WORKER_HTTP_PEERS.get(name, {})
         for service, api in apis.items():
             where = f"{name} -> {service}"
-            reaches = _allows(egress, "to", api, NAMESPACE, API_PORT)
+            reaches = _allows(egress, "to", api, NAMESPACE, API_PORT, internet=False)
             assert reaches == (service in peers), f"{where}: allowed {reaches}"
             assert not _allows(egress, "to", api, NAMESPACE, "http"), f"{where}: named port"
             # Only the API pods, only their port, only in this namespace.
-            assert not _allows(egress, "to", api, NAMESPACE, 443), where
+            assert not _allows(egress, "to", api, NAMESPACE, 443, internet=False), where
             assert not _allows(egress, "to", api, NAMESPACE, 5432), where
             assert not _allows(egress, "to", api, "default", API_PORT), where
         for other in workloads(overlay):
@@ -1115,6 +1170,11 @@ def test_workers_talk_only_to_postgres_and_nats(overlay: str) -> None:
             assert rule.get("ports"), f"{name}: every egress rule names its ports"
             if not rule.get("to"):
                 assert {p["port"] for p in rule["ports"]} == {53}, "only DNS may go anywhere"
+            for peer in rule.get("to", []):
+                if "ipBlock" in peer:
+                    assert name in WORKER_INTERNET_EGRESS, f"{name}: an address range"
+                    assert {p["port"] for p in rule["ports"]} == {443}, f"{name}: HTTPS only"
+                    assert set(peer["ipBlock"].get("except", [])) >= PRIVATE_RANGES, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -1505,7 +1565,9 @@ def test_prod_references_only_documented_external_secrets() -> None:
         literals = dict(re.findall(r'--from-literal=(\w+)=("[^"]*"|\S+)', commands[name]))
         assert set(literals) == set(EXTERNAL_SECRETS[name]), name
         for key, value in literals.items():
-            if key in BASE64_32_BYTE_KEYS:
+            if key in SHARED_KEYS:
+                assert value == f'"${key}"', f"{name}/{key}: the key generated once above"
+            elif key in BASE64_32_BYTE_KEYS:
                 assert value == '"$(openssl rand -base64 32)"', f"{name}/{key}"
             if key in SERVICE_KEY_MAPS:
                 assert re.search(

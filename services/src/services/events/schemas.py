@@ -260,3 +260,52 @@ class LedgerAuditMismatch(Event):
 
     def ce_subject(self) -> str:
         return f"targets/{self.target}" if self.target else "ledger"
+
+
+# --- notify-svc --------------------------------------------------------------------------------
+
+NotifyChannel = Literal["alimtalk", "sms", "lms"]
+
+
+class _NotifyEvent(Event):
+    source: ClassVar[str] = "/notify-svc"
+    notification_id: uuid.UUID
+    #: The recipient (never a phone number: notify-svc does not keep one).
+    citizen_id: uuid.UUID
+    #: The CloudEvents id and type of the event the message was about.
+    event_id: uuid.UUID
+    event_type: str
+    channel: NotifyChannel
+    template_code: str
+
+    def ce_subject(self) -> str:
+        return f"notifications/{self.notification_id}"
+
+
+class NotificationDelivered(_NotifyEvent):
+    """A provider reported a message delivered to the recipient's phone."""
+
+    name: ClassVar[str] = "notify.delivered"
+    provider: str
+    delivered_at: datetime
+
+
+class NotificationFailed(_NotifyEvent):
+    """A message was refused by its provider or reported undelivered. When the failed message
+    was an AlimTalk, ``fallback_channel`` names the SMS/LMS queued in its place."""
+
+    name: ClassVar[str] = "notify.failed"
+    provider: str | None = None
+    reason: Literal["rejected", "undelivered"]
+    code: str | None = None
+    fallback_channel: NotifyChannel | None = None
+    failed_at: datetime
+
+
+class NotificationDeadLettered(_NotifyEvent):
+    """A message still failed after its last retry; it waits for an operator to requeue it."""
+
+    name: ClassVar[str] = "notify.dead_lettered"
+    attempts: int
+    code: str | None = None
+    dead_at: datetime

@@ -1,0 +1,264 @@
+"""notify-svc routes: parse, call the use case, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import select
+
+from notify_svc import service
+from notify_svc.dispatcher import Providers
+from notify_svc.models import DevMessage, Notification
+from notify_svc.providers._common import MalformedWebhookError
+from notify_svc.providers.base import WebhookSignatureError
+from notify_svc.schemas import (
+    DeadLetterPage,
+    DeadLetterPublic,
+    DevMessagePage,
+    DevMessagePublic,
+    NotificationPage,
+    NotificationPublic,
+    PreferencesPublic,
+    PreferencesUpdate,
+    WebhookReceived,
+)
+from services.auth import Principal, require_roles
+from services.db import SessionDep
+from services.problems import ProblemError, problem_responses
+
+router = APIRouter(prefix="/v1/notifications")
+dev_router = APIRouter(prefix="/v1/notifications/dev", tags=["development"])
+
+CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=500)]
+
+
+def _now(request: Request) -> datetime:
+    clock = getattr(request.app.state, "clock", None)
+    return clock.now() if clock is not None else datetime.now(UTC)
+
+
+def _public(row: Notification) -> NotificationPublic:
+    return NotificationPublic(
+        id=row.id,
+        event_type=row.event_type,
+        channel=row.channel,
+        template_code=row.template_code,
+        text=row.text,
+        title=row.title,
+        status=row.status,
+        skip_reason=row.skip_reason,
+        attempts=row.attempts,
+        fallback_of=row.fallback_of,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        delivered_at=row.delivered_at,
+        failed_at=row.failed_at,
+    )
+
+
+def _dead(row: Notification) -> DeadLetterPublic:
+    return DeadLetterPublic(
+        **_public(row).model_dump(),
+        citizen_id=row.citizen_id,
+        event_id=row.event_id,
+        provider=row.provider,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        updated_at=row.updated_at,
+    )
+
+
+def _prefs(prefs: service.Preferences) -> PreferencesPublic:
+    return PreferencesPublic(
+        channels=prefs.channels,
+        opt_out=prefs.opt_out,
+        night_consent=prefs.night_consent,
+        updated_at=prefs.updated_at,
+    )
+
+
+@router.get(
+    "/mine",
+    tags=["notifications"],
+    summary="The messages sent (or planned) to me",
+    description=(
+        "Newest first, with channel, template, text and delivery status. Keyset pagination: pass "
+        "`next_cursor` back as `cursor`; a cursor not made here answers 400 `invalid-cursor`."
+    ),
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def mine(
+    citizen: CitizenDep,
+    session: SessionDep,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> NotificationPage:
+    page = await service.list_for_citizen(session, citizen.citizen_id, cursor=cursor, limit=limit)
+    return NotificationPage(items=[_public(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/preferences",
+    tags=["preferences"],
+    summary="My notification preferences",
+    description="The defaults (`alimtalk` then `sms`, no opt-out, no night consent) until set.",
+    responses=problem_responses(401, 403),
+)
+async def get_preferences(citizen: CitizenDep, session: SessionDep) -> PreferencesPublic:
+    return _prefs(await service.get_preferences(session, citizen.citizen_id))
+
+
+@router.put(
+    "/preferences",
+    tags=["preferences"],
+    summary="Set my notification preferences",
+    description=(
+        "`channels`: `alimtalk` (KakaoTalk, with an SMS/LMS fallback when `sms` is also given) "
+        "and/or `sms`. `opt_out`: no messages at all (each one is logged as `skipped`). "
+        "`night_consent`: messages may also arrive between 21:00 and 08:00 KST."
+    ),
+    responses=problem_responses(400, 401, 403, 413, 422),
+)
+async def put_preferences(
+    body: PreferencesUpdate, citizen: CitizenDep, session: SessionDep, request: Request
+) -> PreferencesPublic:
+    prefs = await service.put_preferences(
+        session,
+        citizen.citizen_id,
+        channels=body.channels,
+        opt_out=body.opt_out,
+        night_consent=body.night_consent,
+        now=_now(request),
+    )
+    return _prefs(prefs)
+
+
+@router.post(
+    "/webhooks/{provider}",
+    tags=["webhooks"],
+    summary="Delivery reports from a provider (signature-checked)",
+    description=(
+        "Providers post delivery results here (`nhn_alimtalk`, `nhn_sms`, `solapi`, `dev`: the "
+        "configured ones). The signature is checked by the provider's adapter: missing or wrong "
+        "→ 401 `invalid-webhook-signature` and nothing changes. An unknown or unconfigured "
+        "provider → 404 `unknown-provider`; a signed body that is not the provider's format → "
+        "400 `malformed-webhook`. Each report updates its message (`delivered`, or `failed` with "
+        "the SMS/LMS fallback of a failed AlimTalk queued once)."
+    ),
+    responses=problem_responses(400, 401, 404, 413),
+)
+async def webhook(
+    provider: Annotated[str, Path(max_length=40)], request: Request, session: SessionDep
+) -> WebhookReceived:
+    providers: Providers = request.app.state.providers
+    adapter = providers.named(provider)
+    if adapter is None:
+        raise ProblemError(
+            404,
+            "unknown-provider",
+            "Unknown provider",
+            f"no configured provider is called {provider!r}",
+            available=providers.names,
+        )
+    body = await request.body()
+    try:
+        reports = adapter.parse_webhook(request.headers, body)
+    except WebhookSignatureError as exc:
+        raise ProblemError(
+            401, "invalid-webhook-signature", "Invalid webhook signature", str(exc)
+        ) from None
+    except MalformedWebhookError as exc:
+        raise ProblemError(400, "malformed-webhook", "Malformed webhook", str(exc)) from None
+    now = _now(request)
+    matched = 0
+    for report in reports:
+        matched += await service.record_report(session, adapter.name, report, now)
+    return WebhookReceived(received=len(reports), matched=matched)
+
+
+@router.get(
+    "/admin/dead-letters",
+    tags=["administration"],
+    summary="Messages whose retries are exhausted (admin)",
+    description="Most recently given up first; keyset pagination with `cursor`.",
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def dead_letters(
+    _: AdminDep, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+) -> DeadLetterPage:
+    page = await service.list_dead(session, cursor=cursor, limit=limit)
+    return DeadLetterPage(items=[_dead(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@router.post(
+    "/admin/dead-letters/{notification_id}/requeue",
+    tags=["administration"],
+    summary="Send a dead message again (admin)",
+    description=(
+        "The message gets a fresh set of attempts, due now, with the same idempotency key. "
+        "404 `notification-not-found`; 409 `notification-not-dead`; 409 `fallback-exists` when "
+        "an SMS/LMS already carries a dead AlimTalk's content."
+    ),
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def requeue(
+    notification_id: uuid.UUID, _: AdminDep, session: SessionDep, request: Request
+) -> DeadLetterPublic:
+    return _dead(await service.requeue(session, notification_id, _now(request)))
+
+
+@dev_router.get(
+    "/messages",
+    summary="What the dev provider would have sent (development only)",
+    description=(
+        "Exists only with the `dev` provider outside production. Newest first; `citizen_id` "
+        "keeps one citizen's messages; `template_code` one template's."
+    ),
+    responses=problem_responses(400, 422),
+)
+async def dev_messages(
+    session: SessionDep,
+    citizen_id: uuid.UUID | None = None,
+    template_code: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DevMessagePage:
+    query = select(DevMessage, Notification.id, Notification.citizen_id).outerjoin(
+        Notification, Notification.idempotency_key == DevMessage.idempotency_key
+    )
+    if citizen_id is not None:
+        query = query.where(Notification.citizen_id == citizen_id)
+    if template_code is not None:
+        query = query.where(Notification.template_code == template_code)
+    if cursor:
+        try:
+            before = int(cursor)
+        except ValueError:
+            raise ProblemError(
+                400, "invalid-cursor", "Invalid cursor", "Use next_cursor from a previous page."
+            ) from None
+        query = query.where(DevMessage.id < before)
+    rows = (await session.execute(query.order_by(DevMessage.id.desc()).limit(limit + 1))).all()
+    items = [
+        DevMessagePublic(
+            provider_message_id=m.provider_message_id,
+            notification_id=nid,
+            citizen_id=cid,
+            channel=m.channel,
+            to=m.to_masked,
+            template_code=m.template_code,
+            title=m.title,
+            text=m.text,
+            accepted_at=m.accepted_at,
+            delivered_at=m.delivered_at,
+        )
+        for m, nid, cid in rows[:limit]
+    ]
+    next_cursor = str(rows[limit - 1][0].id) if len(rows) > limit else None
+    return DevMessagePage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,244 @@
+"""notify-svc's event handlers: who is told what about each step of a proposal.
+
+Each handler runs in the transaction of its inbox row (services.consumer), so an event plans its
+messages exactly once; the rows' own unique keys make a second plan a no-op anyway. Recipients
+that only another service knows (a forum's participants, the staff of a role) are recorded as a
+recipient job in the same transaction and expanded by the dispatcher, which can wait for an
+unreachable service without holding up the stream.
+
+| event | who | template |
+|---|---|---|
+| proposal.submitted | — (read model: proposer and title) | |
+| proposal.threshold_reached | the proposer | PROPOSAL_TIER_REACHED (title, tier, due date in KST) |
+| proposal.answered | the proposer | PROPOSAL_ANSWERED |
+| proposal.status_changed | the proposer (not for the first opening or their own withdrawal) | PROPOSAL_STATUS_CHANGED |
+| forum.opened | the proposer of its proposal | FORUM_OPENED |
+| forum.closed | every participant (vote-svc) and the proposer | FORUM_CLOSED |
+| proposal.obligation_overdue | staff of the responsible role (identity-svc) | OBLIGATION_OVERDUE |
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Final
+
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notify_svc import service
+from notify_svc.clock import Clock, SystemClock
+from notify_svc.service import Message
+from notify_svc.templates import format_count, format_kst_date, format_kst_datetime
+from services.consumer import ConsumerRunner, Handler
+from services.events import (
+    CloudEvent,
+    Event,
+    ForumClosed,
+    ForumOpened,
+    ProposalAnswered,
+    ProposalObligationOverdue,
+    ProposalStatusChanged,
+    ProposalSubmitted,
+    ProposalThresholdReached,
+)
+
+#: Durable consumer name (also the inbox's ``consumer`` column).
+PROPOSALS_CONSUMER: Final = "notify-svc-proposals"
+
+#: How each obligation is called in a message.
+OBLIGATION_LABELS: Final = {
+    "department_answer": "담당 부서 답변",
+    "forum": "시민 공론장 개최",
+    "mayor_answer": "시장 답변",
+    "budget_review": "예산 반영 검토",
+}
+#: How each public status is called in a message.
+STATUS_LABELS: Final = {
+    "open": "시민 동의 진행 중",
+    "closed": "동의 기간 종료",
+    "adopted": "정책 채택",
+    "budget_linked": "예산 연계 사업 선정",
+    "withdrawn": "철회",
+    "hidden": "운영 원칙에 따른 숨김 처리",
+}
+#: Who answered, as the proposer is told.
+ANSWERER_LABELS: Final = {"department": "담당 부서", "mayor_office": "서울특별시장"}
+#: Which staff role must act on an overdue obligation (identity-svc roles). A forum is opened
+#: by the mayor's office (or an admin); budget reviews have no role of their own yet, so the
+#: mayor's office is told.
+RESPONSIBLE_ROLE: Final = {
+    "department_answer": "department",
+    "mayor_answer": "mayor_office",
+    "forum": "mayor_office",
+    "budget_review": "mayor_office",
+}
+
+
+def _event_id(envelope: CloudEvent) -> uuid.UUID:
+    return uuid.UUID(envelope.id)
+
+
+def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
+    """The handlers of ``notify-svc consume``; ``clock`` stamps the rows (tests move it)."""
+    clock = clock or SystemClock()
+
+    async def on_submitted(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, ProposalSubmitted)
+        await service.remember_proposal(
+            session, event.proposal_id, event.author_id, event.title, clock.now()
+        )
+
+    async def on_threshold(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, ProposalThresholdReached)
+        now = clock.now()
+        await service.remember_proposal(
+            session, event.proposal_id, event.author_id, event.title, now
+        )
+        message = Message(
+            "PROPOSAL_TIER_REACHED",
+            {
+                "제안제목": event.title,
+                "동의수": format_count(event.threshold),
+                "의무": OBLIGATION_LABELS.get(event.obligation, event.obligation),
+                "기한": format_kst_date(event.due_at),
+            },
+        )
+        await service.plan(
+            session,
+            event_id=_event_id(envelope),
+            event_type=envelope.type,
+            citizen_ids=[event.author_id],
+            message=message,
+            now=now,
+        )
+
+    async def on_answered(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, ProposalAnswered)
+        now = clock.now()
+        await service.remember_proposal(
+            session, event.proposal_id, event.author_id, event.title, now
+        )
+        answerer = ANSWERER_LABELS.get(event.answered_by_role, "서울특별시")
+        await service.plan(
+            session,
+            event_id=_event_id(envelope),
+            event_type=envelope.type,
+            citizen_ids=[event.author_id],
+            message=Message("PROPOSAL_ANSWERED", {"제안제목": event.title, "답변주체": answerer}),
+            now=now,
+        )
+
+    async def on_status_changed(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, ProposalStatusChanged)
+        now = clock.now()
+        await service.remember_proposal(
+            session, event.proposal_id, event.author_id, event.title, now
+        )
+        # The first opening follows the proposer's own submission, and only the proposer can
+        # withdraw: neither is news to them.
+        if event.from_status is None or event.to_status in ("open", "withdrawn"):
+            return
+        await service.plan(
+            session,
+            event_id=_event_id(envelope),
+            event_type=envelope.type,
+            citizen_ids=[event.author_id],
+            message=Message(
+                "PROPOSAL_STATUS_CHANGED",
+                {
+                    "제안제목": event.title,
+                    "상태": STATUS_LABELS.get(event.to_status, event.to_status),
+                },
+            ),
+            now=now,
+        )
+
+    async def on_forum_opened(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, ForumOpened)
+        ref = await service.proposal_ref(session, event.proposal_id)
+        if ref is None:
+            # A forum of its own, or about a proposal older than the stream: nobody to tell.
+            return
+        await service.plan(
+            session,
+            event_id=_event_id(envelope),
+            event_type=envelope.type,
+            citizen_ids=[ref.author_id],
+            message=Message(
+                "FORUM_OPENED",
+                {"공론장제목": event.title, "마감일시": format_kst_datetime(event.closes_at)},
+            ),
+            now=clock.now(),
+        )
+
+    async def on_forum_closed(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, ForumClosed)
+        now = clock.now()
+        message = Message(
+            "FORUM_CLOSED",
+            {"공론장제목": event.title, "참여자수": format_count(event.participant_count)},
+        )
+        ref = await service.proposal_ref(session, event.proposal_id)
+        if ref is not None:
+            await service.plan(
+                session,
+                event_id=_event_id(envelope),
+                event_type=envelope.type,
+                citizen_ids=[ref.author_id],
+                message=message,
+                now=now,
+            )
+        await service.add_recipient_job(
+            session,
+            event_id=_event_id(envelope),
+            event_type=envelope.type,
+            kind="forum_participants",
+            params={"forum_id": str(event.forum_id)},
+            message=message,
+            now=now,
+        )
+
+    async def on_overdue(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, ProposalObligationOverdue)
+        await service.add_recipient_job(
+            session,
+            event_id=_event_id(envelope),
+            event_type=envelope.type,
+            kind="staff",
+            params={"role": RESPONSIBLE_ROLE[event.obligation], "department": None},
+            message=Message(
+                "OBLIGATION_OVERDUE",
+                {
+                    "제안제목": event.title,
+                    "의무": OBLIGATION_LABELS.get(event.obligation, event.obligation),
+                    "기한": format_kst_date(event.due_at),
+                },
+            ),
+            now=clock.now(),
+        )
+
+    return {
+        ProposalSubmitted: on_submitted,
+        ProposalThresholdReached: on_threshold,
+        ProposalAnswered: on_answered,
+        ProposalStatusChanged: on_status_changed,
+        ForumOpened: on_forum_opened,
+        ForumClosed: on_forum_closed,
+        ProposalObligationOverdue: on_overdue,
+    }
+
+
+def build_consumers(
+    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, clock: Clock | None = None
+) -> Sequence[ConsumerRunner]:
+    """The consumers ``notify-svc consume`` runs."""
+    return [
+        ConsumerRunner(
+            name=PROPOSALS_CONSUMER,
+            stream="PROPOSAL",
+            handlers=handlers(clock),
+            sessions=sessions,
+            js=js,
+        )
+    ]

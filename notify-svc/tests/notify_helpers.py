@@ -1,0 +1,277 @@
+"""Helpers of notify-svc's tests (the fixtures that build them are in conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notify_svc.clock import ManualClock
+from notify_svc.directory import HttpDirectory
+from notify_svc.dispatcher import Dispatcher, DispatchPolicy, Providers
+from notify_svc.models import DevMessage, Notification
+from notify_svc.providers.base import NotifyProvider
+from notify_svc.providers.dev import DevProvider
+from notify_svc.service import Message, plan
+from services.db import transaction
+from services.events import ForumOpened, to_envelope
+from services.testing.tokens import TestTokens
+from vote_svc.consumers import TARGET_HANDLERS
+
+#: Noon in Seoul (03:00 UTC): outside quiet hours.
+NOON_KST = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+PHONE = "010-1234-5678"
+PHONE_DIGITS = "01012345678"
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass
+class Identity:
+    """identity-svc running in-process: citizens are made through its sandbox verification."""
+
+    public: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
+    seeds: int = 0
+
+    async def citizen(self, phone: str = PHONE, **persona: Any) -> uuid.UUID:
+        """A new verified citizen with ``phone``; their id."""
+        self.seeds += 1
+        started = await self.public.post("/v1/identity/verifications", json={"provider": "sandbox"})
+        assert started.status_code == 201, started.text
+        done = await self.public.post(
+            f"/v1/identity/verifications/{started.json()['verification_id']}/complete",
+            json={
+                "persona": {
+                    "name": "김시민",
+                    "birthdate": "1988-03-09",
+                    "phone": phone,
+                    "ci_seed": f"notify-{uuid.uuid4()}",
+                    **persona,
+                }
+            },
+        )
+        assert done.status_code == 200, done.text
+        return uuid.UUID(done.json()["citizen_id"])
+
+
+@dataclass
+class Votes:
+    """vote-svc running in-process: forums open through its real consumer handler, ballots
+    through its API."""
+
+    public: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
+    sessions: Sessions
+    tokens: TestTokens
+
+    async def forum(self, participants: list[uuid.UUID]) -> uuid.UUID:
+        """An open forum in which each of ``participants`` cast a ballot."""
+        forum_id = uuid.uuid4()
+        now = datetime.now(UTC)
+        event = ForumOpened(
+            forum_id=forum_id,
+            title="따릉이 대여소 확대 공론장",
+            mode="online",
+            options=["찬성", "반대"],
+            opens_at=now.replace(year=now.year - 1),
+            closes_at=now.replace(year=now.year + 1),
+        )
+        async with transaction(self.sessions) as session:
+            await TARGET_HANDLERS[ForumOpened](session, event, to_envelope(event))
+        for citizen_id in participants:
+            cast = await self.public.post(
+                f"/v1/votes/forums/{forum_id}/ballots",
+                json={"choice": "찬성"},
+                headers=self.tokens.headers(citizen_id),
+            )
+            assert cast.status_code == 201, cast.text
+        return forum_id
+
+
+@dataclass
+class Notify:
+    """The pieces of notify-svc a test drives: plan messages, run dispatchers, read rows."""
+
+    sessions: Sessions
+    clock: ManualClock
+    directory: HttpDirectory
+    dev: DevProvider
+    policy: DispatchPolicy = field(default_factory=DispatchPolicy)
+
+    def dispatcher(
+        self,
+        alimtalk: NotifyProvider | None = None,
+        sms: NotifyProvider | None = None,
+        **kwargs: Any,
+    ) -> Dispatcher:
+        providers = kwargs.pop("providers", None) or Providers(
+            alimtalk or self.dev, sms or self.dev
+        )
+        return Dispatcher(
+            self.sessions,
+            providers=providers,
+            directory=kwargs.pop("directory", self.directory),
+            policy=kwargs.pop("policy", self.policy),
+            clock=self.clock,
+            **kwargs,
+        )
+
+    async def plan(
+        self,
+        citizen_ids: list[uuid.UUID],
+        *,
+        code: str = "PROPOSAL_ANSWERED",
+        variables: dict[str, str] | None = None,
+        event_id: uuid.UUID | None = None,
+        urgent: bool = False,
+    ) -> uuid.UUID:
+        """Queue a message for each citizen as a consumer would; returns the event id."""
+        event_id = event_id or uuid.uuid4()
+        async with transaction(self.sessions) as session:
+            await plan(
+                session,
+                event_id=event_id,
+                event_type="kr.seoul.democracy.proposal.answered.v1",
+                citizen_ids=citizen_ids,
+                message=Message(
+                    code,
+                    variables
+                    or {"제안제목": "따릉이 대여소를 늘려주세요", "답변주체": "담당 부서"},
+                    urgent=urgent,
+                ),
+                now=self.clock.now(),
+            )
+        return event_id
+
+    async def rows(self, **where: Any) -> list[Notification]:
+        async with self.sessions() as session:
+            query = select(Notification).order_by(Notification.created_at, Notification.channel)
+            for column, value in where.items():
+                query = query.where(getattr(Notification, column) == value)
+            return list(await session.scalars(query))
+
+    async def one(self, **where: Any) -> Notification:
+        rows = await self.rows(**where)
+        assert len(rows) == 1, [(r.channel, r.status) for r in rows]
+        return rows[0]
+
+    async def dev_messages(self) -> list[DevMessage]:
+        async with self.sessions() as session:
+            return list(await session.scalars(select(DevMessage).order_by(DevMessage.id)))
+
+    async def count(self, model: Any, *conditions: Any) -> int:
+        async with self.sessions() as session:
+            query = select(func.count()).select_from(model)
+            for condition in conditions:
+                query = query.where(condition)
+            return int(await session.scalar(query) or 0)
+
+
+#: Builds an httpx client whose requests are answered by ``handler`` (a simulated provider).
+MockClient = Callable[[Callable[[httpx.Request], httpx.Response]], httpx.AsyncClient]
+
+
+@dataclass
+class SimulatedNhn:
+    """NHN Cloud AlimTalk v2.3 and SMS v3.0 as their public API guides document them, behind an
+    ``httpx.MockTransport`` (NHN cannot be reached from tests). Answers are scripted per
+    product: each send takes the next scripted answer, then ``success`` forever."""
+
+    alimtalk_script: list[httpx.Response] = field(default_factory=list)
+    sms_script: list[httpx.Response] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+    sequence: int = 0
+
+    def sends(self, product: str) -> list[httpx.Request]:
+        """The send requests (POST) to ``alimtalk`` or ``sms``."""
+        marker = "/alimtalk/" if product == "alimtalk" else "/sms/"
+        return [r for r in self.requests if r.method == "POST" and marker in r.url.path]
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if request.method == "GET":
+            # Listing by recipientGroupingKey (an earlier send is looked up): none found.
+            if "/sms/" in path:
+                return httpx.Response(200, json={"header": _ok(), "body": {"data": []}})
+            return httpx.Response(
+                200, json={"header": _ok(), "messageSearchResultResponse": {"messages": []}}
+            )
+        self.sequence += 1
+        request_id = f"20261125{self.sequence:012d}"
+        if "/alimtalk/" in path:
+            if self.alimtalk_script:
+                return self.alimtalk_script.pop(0)
+            return alimtalk_accepted(request_id)
+        if self.sms_script:
+            return self.sms_script.pop(0)
+        return sms_accepted(request_id)
+
+
+def _ok() -> dict[str, Any]:
+    return {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}
+
+
+def alimtalk_accepted(request_id: str) -> httpx.Response:
+    """NHN AlimTalk's documented answer to an accepted send."""
+    return httpx.Response(
+        200,
+        json={
+            "header": _ok(),
+            "message": {
+                "requestId": request_id,
+                "senderGroupingKey": None,
+                "sendResults": [{"recipientSeq": 1, "resultCode": 0, "resultMessage": "SUCCESS"}],
+            },
+        },
+    )
+
+
+def sms_accepted(request_id: str) -> httpx.Response:
+    """NHN SMS's documented answer to an accepted send."""
+    return httpx.Response(
+        200,
+        json={
+            "header": _ok(),
+            "body": {
+                "data": {
+                    "requestId": request_id,
+                    "statusCode": "2",
+                    "senderGroupingKey": None,
+                    "sendResultList": [
+                        {"resultCode": 0, "resultMessage": "SUCCESS", "recipientSeq": 1}
+                    ],
+                }
+            },
+        },
+    )
+
+
+def nhn_refusal(code: int, message: str) -> httpx.Response:
+    """NHN's documented answer to a refused request (e.g. -3010 text differs from the template)."""
+    return httpx.Response(
+        200, json={"header": {"isSuccessful": False, "resultCode": code, "resultMessage": message}}
+    )
+
+
+def nhn_settings(**overrides: Any) -> dict[str, Any]:
+    """Settings selecting NHN Cloud for both channels (with made-up keys)."""
+    return {
+        "provider": "nhn",
+        "nhn_alimtalk_app_key": "alimtalk-app",
+        "nhn_alimtalk_secret_key": "alimtalk-secret",
+        "nhn_alimtalk_sender_key": "sender-key",
+        "nhn_alimtalk_webhook_secret": "nhn-webhook-secret",
+        "nhn_sms_app_key": "sms-app",
+        "nhn_sms_secret_key": "sms-secret",
+        "nhn_sms_send_no": "0212345678",
+        "nhn_sms_webhook_secret": "nhn-webhook-secret",
+        **overrides,
+    }
