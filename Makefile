@@ -7,7 +7,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint format typecheck pytest sync clean docs bench k8s-validate
+.PHONY: chaincode-test help run test lint format typecheck pytest sync clean docs bench k8s-validate fabric-up fabric-down fabric-clean
 
 help:
 	@echo "make run        start PostgreSQL, NATS, Caddy (:8000) and every service (Ctrl-C stops all)"
@@ -15,6 +15,8 @@ help:
 	@echo "make docs       regenerate docs/openapi/*.json and docs/events/asyncapi.json"
 	@echo "make bench      measure and write docs/BENCHMARKS.md"
 	@echo "make k8s-validate  render k8s/ overlays with kustomize and validate them offline"
+	@echo "make fabric-up  start the local Hyperledger Fabric network (2 orgs, channel votes, chaincode votes)"
+	@echo "make fabric-down | fabric-clean   stop it (data kept) | stop it and delete its data"
 	@echo "make lint | typecheck | pytest | format | clean"
 
 $(UV):
@@ -30,7 +32,7 @@ sync: .venv/.synced
 run: sync
 	$(RUN) python -m services.localrt.run
 
-test: lint typecheck pytest
+test: lint typecheck chaincode-test pytest
 
 lint: sync
 	$(RUN) ruff format --check .
@@ -47,6 +49,10 @@ TYPECHECK_TARGETS := services identity-svc proposal-svc vote-svc ledger-svc noti
 typecheck: sync
 	@set -e; for target in $(TYPECHECK_TARGETS); do echo "mypy $$target"; $(RUN) mypy $$target; done
 
+# The Go chaincode's unit tests (the Python suites test it again through a real network).
+chaincode-test:
+	cd ledger-svc/chaincode && go vet ./... && go test ./...
+
 pytest: sync
 	$(RUN) pytest $(PYTEST_ARGS)
 
@@ -62,4 +68,16 @@ bench: sync
 	$(RUN) python tests/bench/bench_agreements.py
 
 clean:
+	-deploy/fabric/fabric.sh down 2>/dev/null
 	rm -rf .data
+
+# Native Fabric network (deploy/fabric/fabric.sh; docs/fabric.md). FABRIC_HOME and
+# FABRIC_PORT_OFFSET from the environment pick the data directory and the ports.
+fabric-up:
+	deploy/fabric/fabric.sh up
+
+fabric-down:
+	deploy/fabric/fabric.sh down
+
+fabric-clean:
+	deploy/fabric/fabric.sh clean
