@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
+from fabric_network import BackendChoice
 from ledger_helpers import vote_cast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,7 +41,10 @@ async def _start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
 
 @pytest.mark.timeout(240)
 async def test_kill_9_mid_batch_loses_and_doubles_nothing(
-    ledger_settings: LedgerSettings, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    ledger_settings: LedgerSettings,
+    ledger_backend: BackendChoice,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
 ) -> None:
     nc = await nats.connect(ledger_settings.nats_url)
     js = nc.jetstream()
@@ -61,6 +65,7 @@ async def test_kill_9_mid_batch_loses_and_doubles_nothing(
         "LEDGER_ENVIRONMENT": "test",
         "LEDGER_BATCH_MAX": "100",
         "LEDGER_BATCH_MS": "50",
+        **ledger_backend.env(),
     }
     db = await asyncpg.connect(to_plain_url(ledger_settings.database_url))
     try:

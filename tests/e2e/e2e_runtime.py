@@ -72,7 +72,7 @@ class Runtime:
             time.sleep(0.25)
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{self.output()}")
 
-    def wait_healthy(self, client: httpx.Client) -> None:
+    def wait_healthy(self, client: httpx.Client, timeout: float = STARTUP_TIMEOUT) -> None:
         def healthy() -> bool:
             try:
                 for name in SERVICES:
@@ -83,7 +83,7 @@ class Runtime:
             except (httpx.HTTPError, ValueError):
                 return False
 
-        self.wait_until(healthy, STARTUP_TIMEOUT, "every service to be healthy")
+        self.wait_until(healthy, timeout, "every service to be healthy")
 
     def interrupt(self) -> int:
         assert self.proc is not None

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from ledger_svc import keys, ledger
+from ledger_svc.fabric.contract import batch_id
 from ledger_svc.ledger import LedgerContext
-from ledger_svc.models import AuditResult
+from ledger_svc.models import AuditResult, Batch
 from ledger_svc.treehead import TreeHead
 from services.db import SessionDep
 from services.problems import ProblemError, problem_responses
@@ -38,6 +39,21 @@ ContextDep = Annotated[LedgerContext, Depends(_context)]
 
 def _head_json(head: TreeHead) -> dict[str, object]:
     return head.to_json()
+
+
+def _anchor_json(batch: Batch) -> dict[str, object]:
+    anchor: dict[str, object] = {
+        "backend": batch.backend,
+        "tx_id": batch.tx_id,
+        "block": batch.block,
+        "batch": batch.seq,
+        "batch_root": batch.batch_root.hex(),
+        "committed_at": batch.committed_at.isoformat(),
+    }
+    if batch.backend == "fabric":
+        anchor["channel"] = batch.channel
+        anchor["batch_id"] = batch_id(batch.seq, batch.batch_root)
+    return anchor
 
 
 @router.get(
@@ -87,14 +103,7 @@ async def get_receipt(
         "tree_size": found.head.tree_size,
         "audit_path": [h.hex() for h in found.audit_path],
         "root": found.head.root.hex(),
-        "anchor": {
-            "backend": found.batch.backend,
-            "tx_id": found.batch.tx_id,
-            "block": found.batch.block,
-            "batch": found.batch.seq,
-            "batch_root": found.batch.batch_root.hex(),
-            "committed_at": found.batch.committed_at.isoformat(),
-        },
+        "anchor": _anchor_json(found.batch),
         "head": _head_json(found.head),
     }
 

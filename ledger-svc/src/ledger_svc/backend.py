@@ -1,10 +1,13 @@
 """Where batches are anchored. ``local`` keeps the anchor in ledger-svc's own database (the Merkle
-log and signed tree heads are what make it checkable); ``fabric`` (next issue) submits one Fabric
-transaction per batch. Both implement :class:`LedgerBackend`, and both pass the same tests."""
+log and signed tree heads are what make it checkable); ``fabric`` submits one Hyperledger Fabric
+transaction per batch to a channel endorsed by two organisations. Both implement
+:class:`LedgerBackend`, and both pass the same tests."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,19 +16,46 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ledger_svc.fabric import (
+    FabricUnavailable,
+    Gateway,
+    RetryPolicy,
+    Timeouts,
+    VotesContract,
+    load_profile,
+)
+from ledger_svc.fabric.contract import batch_id
 from ledger_svc.merkle import MerkleLog
 from ledger_svc.models import Batch, LedgerRecord
-from services.canonical import VoteRecord
+from services.canonical import InvalidRecord, VoteRecord
+from services.problems import ProblemError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Anchor:
-    """Where a batch is anchored: a transaction id, and a block number where there are blocks."""
+    """Where a batch is anchored: a transaction id, a block number where there are blocks, and
+    the channel on Fabric."""
 
     backend: str
     tx_id: str
     block: int | None
     committed_at: datetime
+    channel: str | None = None
+
+
+class BackendUnavailable(ProblemError):
+    """The backend cannot be reached now; the work should be kept and retried (503)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            503,
+            "ledger-backend-unavailable",
+            "The ledger's backend cannot be reached",
+            detail,
+            headers={"Retry-After": "5"},
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +90,14 @@ class LedgerBackend(Protocol):
         """Whether the backend still holds the batch exactly as anchored."""
         ...
 
+    async def readiness(self) -> str:
+        """``"ok"``, or why the backend cannot take batches now (for ``/readyz``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
 
 def batch_root(records: Sequence[VoteRecord]) -> bytes:
     """The Merkle root of a batch's records alone (RFC 6962 hashing)."""
@@ -69,10 +107,41 @@ def batch_root(records: Sequence[VoteRecord]) -> bytes:
     return log.root()
 
 
+def _anchor_of(row: Batch) -> Anchor:
+    return Anchor(
+        backend=row.backend,
+        tx_id=row.tx_id,
+        block=row.block,
+        committed_at=row.committed_at,
+        channel=row.channel,
+    )
+
+
+async def _stored_batch_records(session: AsyncSession, batch_seq: int) -> list[VoteRecord] | None:
+    """The batch's records as ledger-svc's tables hold them (None if one is not canonical)."""
+    rows = (
+        await session.scalars(
+            select(LedgerRecord.record)
+            .where(LedgerRecord.batch_seq == batch_seq)
+            .order_by(LedgerRecord.leaf_index)
+        )
+    ).all()
+    try:
+        return [VoteRecord.decode(r) for r in rows]
+    except (InvalidRecord, ValueError):
+        return None
+
+
 class LocalBackend:
     """Anchors in our own Postgres: the tx id is the hash of (seq, batch root)."""
 
     name = "local"
+
+    async def readiness(self) -> str:
+        return "ok"
+
+    async def aclose(self) -> None:
+        return None
 
     async def append_batch(self, session: AsyncSession, batch: BatchToAnchor) -> Anchor:
         tx_id = hashlib.sha256(f"local:{batch.seq}:".encode() + batch.batch_root).hexdigest()
@@ -82,11 +151,7 @@ class LocalBackend:
 
     async def get_anchor(self, session: AsyncSession, batch_seq: int) -> Anchor | None:
         row = await session.get(Batch, batch_seq)
-        if row is None:
-            return None
-        return Anchor(
-            backend=row.backend, tx_id=row.tx_id, block=row.block, committed_at=row.committed_at
-        )
+        return _anchor_of(row) if row is not None else None
 
     async def records_for(self, session: AsyncSession, target: str) -> list[VoteRecord]:
         rows = (
@@ -102,16 +167,8 @@ class LocalBackend:
         batch = await session.get(Batch, batch_seq)
         if batch is None:
             return False
-        rows = (
-            await session.scalars(
-                select(LedgerRecord.record)
-                .where(LedgerRecord.batch_seq == batch_seq)
-                .order_by(LedgerRecord.leaf_index)
-            )
-        ).all()
-        try:
-            records = [VoteRecord.decode(r) for r in rows]
-        except ValueError:
+        records = await _stored_batch_records(session, batch_seq)
+        if records is None:
             return False
         expected_tx = hashlib.sha256(f"local:{batch_seq}:".encode() + batch.batch_root).hexdigest()
         return (
@@ -119,3 +176,125 @@ class LocalBackend:
             and batch_root(records) == batch.batch_root
             and batch.tx_id == expected_tx
         )
+
+
+class FabricBackend:
+    """One Fabric transaction per batch: ``RecordBatch`` of the votes chaincode, endorsed by the
+    organisations the channel's policy requires; the anchor is its tx id and block."""
+
+    name = "fabric"
+
+    def __init__(self, contract: VotesContract, *, readiness_ttl: float = 2.0) -> None:
+        self.contract = contract
+        self._readiness_ttl = readiness_ttl
+        self._readiness: tuple[float, str] | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        profile_path: str,
+        *,
+        org: str | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        page_size: int = 1000,
+    ) -> FabricBackend:
+        """A backend on the network ``profile_path`` describes (nothing is dialled yet)."""
+        gateway = Gateway(load_profile(profile_path), org=org, timeouts=timeouts, retry=retry)
+        return cls(VotesContract(gateway, page_size=page_size))
+
+    @property
+    def channel(self) -> str:
+        return self.contract.channel
+
+    async def append_batch(self, session: AsyncSession, batch: BatchToAnchor) -> Anchor:
+        try:
+            recorded = await self.contract.record_batch(batch.seq, batch.batch_root, batch.records)
+        except FabricUnavailable as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        if recorded.duplicates:
+            # Only possible if someone wrote to the chain directly: our log already refused the
+            # second record of every (target, voter_tag) it holds. Keep our log as it is; the
+            # audit shows the difference between the chain and the log.
+            log.error(
+                "fabric: batch %s: the chain refused %d record(s) the ledger accepted as first of "
+                "their (target, voter_tag): %s",
+                recorded.batch_id,
+                len(recorded.duplicates),
+                [(d.vote_id, d.first_vote_id) for d in recorded.duplicates[:20]],
+            )
+        answered = {
+            *recorded.recorded,
+            *recorded.already_recorded,
+            *(d.vote_id for d in recorded.duplicates),
+        }
+        unanswered = [str(r.vote_id) for r in batch.records if str(r.vote_id) not in answered]
+        if unanswered:
+            log.error(
+                "fabric: batch %s: the chain did not account for %d record(s): %s",
+                recorded.batch_id,
+                len(unanswered),
+                unanswered[:20],
+            )
+        return Anchor(
+            backend=self.name,
+            tx_id=recorded.tx_id,
+            block=recorded.block,
+            committed_at=batch.committed_at,
+            channel=self.channel,
+        )
+
+    async def get_anchor(self, session: AsyncSession, batch_seq: int) -> Anchor | None:
+        row = await session.get(Batch, batch_seq)
+        return _anchor_of(row) if row is not None else None
+
+    async def records_for(self, session: AsyncSession, target: str) -> list[VoteRecord]:
+        try:
+            stored = await self.contract.records_by_target(target)
+        except FabricUnavailable as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        records: list[VoteRecord] = []
+        for item in stored:
+            try:
+                records.append(VoteRecord.decode(item.record))
+            except (InvalidRecord, ValueError):
+                log.error(
+                    "fabric: the chain holds a non-canonical record for %s (vote %s, tx %s)",
+                    target,
+                    item.vote_id,
+                    item.tx_id,
+                )
+        return records
+
+    async def verify_anchor(self, session: AsyncSession, batch_seq: int) -> bool:
+        """The batch's stored records still hash to its batch root, and the chain holds a batch
+        of that id with the same root, size and transaction."""
+        batch = await session.get(Batch, batch_seq)
+        if batch is None or batch.backend != self.name:
+            return False
+        records = await _stored_batch_records(session, batch_seq)
+        if records is None or len(records) != batch.size or batch_root(records) != batch.batch_root:
+            return False
+        try:
+            stored = await self.contract.get_batch(batch_id(batch_seq, batch.batch_root))
+        except FabricUnavailable as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        return (
+            stored is not None
+            and stored.root == batch.batch_root.hex()
+            and stored.size == batch.size
+            and stored.tx_id == batch.tx_id
+        )
+
+    async def readiness(self) -> str:
+        """One query on the gateway peer (cached for a moment): "ok", or why not."""
+        now = time.monotonic()
+        if self._readiness is not None and now - self._readiness[0] < self._readiness_ttl:
+            return self._readiness[1]
+        problem = await self.contract.probe()
+        status = "ok" if problem is None else f"unreachable: {problem}"
+        self._readiness = (time.monotonic(), status)
+        return status
+
+    async def aclose(self) -> None:
+        await self.contract.gateway.close()

@@ -11,8 +11,10 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import audit, keys
+from ledger_svc.backend import BackendUnavailable
 from ledger_svc.config import get_settings
 from ledger_svc.consumers import BatchConsumer
+from ledger_svc.fabric.receipts import add_fabric_options
 from ledger_svc.ledger import LedgerContext
 from ledger_svc.main import build_backend
 from ledger_svc.verify import add_verify_command
@@ -33,15 +35,19 @@ async def _consume(
     sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
 ) -> None:
     settings = get_settings()
+    ctx = _context()
     consumer = BatchConsumer(
         sessions=sessions,
         js=js,
-        ctx=_context(),
+        ctx=ctx,
         batch_max=settings.batch_max,
         batch_ms=settings.batch_ms,
     )
-    await consumer.setup()
-    await consumer.run(stop)
+    try:
+        await consumer.setup()
+        await consumer.run(stop)
+    finally:
+        await ctx.backend.aclose()
 
 
 def consume(_: argparse.Namespace) -> int:
@@ -51,11 +57,13 @@ def consume(_: argparse.Namespace) -> int:
 
 
 async def audit_round(
-    sessions: async_sessionmaker[AsyncSession], votes: audit.VoteServiceClient
+    sessions: async_sessionmaker[AsyncSession],
+    votes: audit.VoteServiceClient,
+    ctx: LedgerContext | None = None,
 ) -> int:
     """One round: the ledger's integrity, then every active target; returns the mismatches."""
     settings = get_settings()
-    ctx = _context()
+    ctx = ctx or _context()
     mismatches = 0
     async with transaction(sessions) as session:
         mismatches += not (await audit.audit_integrity(session)).consistent
@@ -71,12 +79,15 @@ async def _audit_loop(
 ) -> None:
     settings = get_settings()
     votes = audit.VoteServiceClient(settings.vote_url)
+    ctx = _context()
     try:
         while not stop.is_set():
             try:
-                found = await audit_round(sessions, votes)
+                found = await audit_round(sessions, votes, ctx)
                 if found:
                     log.warning("audit: %d inconsistencies", found)
+            except BackendUnavailable as exc:
+                log.warning("audit: the ledger's backend is unreachable; next round: %s", exc)
             except Exception:
                 log.exception("audit round failed; retrying next round")
             try:
@@ -85,6 +96,7 @@ async def _audit_loop(
                 pass
     finally:
         await votes.aclose()
+        await ctx.backend.aclose()
 
 
 def run_audit(_: argparse.Namespace) -> int:
@@ -116,6 +128,7 @@ def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         func=rotate_keys
     )
     add_verify_command(sub)
+    add_fabric_options(sub.choices["verify-receipt"])
 
 
 _main = service_cli(

@@ -1,11 +1,16 @@
 """The batching consumer of ``vote.cast``: up to ``batch_max`` records or ``batch_ms``
 milliseconds make one batch, appended in one transaction together with the inbox rows, then
 acked. Killed before the commit, nothing of the batch remains and the messages come back; killed
-after it, the redelivered messages find their inbox rows (or their votes) and are acked."""
+after it, the redelivered messages find their inbox rows (or their votes) and are acked.
+
+When the backend cannot be reached (Fabric peers down), the batch's transaction is rolled back,
+its messages are given back to NATS (nak with a delay) and the consumer pauses, backing off up to
+``MAX_PAUSE`` seconds: votes queue in the stream and are anchored once the backend returns."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -20,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import ledger
+from ledger_svc.backend import BackendUnavailable
 from ledger_svc.ledger import LedgerContext
 from services.consumer import InboxMessage
 from services.db import transaction
@@ -29,6 +35,8 @@ from services.observability import EVENTS_HANDLED
 log = logging.getLogger(__name__)
 
 CONSUMER = "ledger-svc-records"
+#: The longest pause between attempts while the backend is unreachable, in seconds.
+MAX_PAUSE = 10.0
 
 
 class BatchConsumer:
@@ -51,6 +59,9 @@ class BatchConsumer:
         self._batch_s = batch_ms / 1000
         self.name = name
         self._sub: JetStreamContext.PullSubscription | None = None
+        #: Why the backend could not take the last batch (None while it works).
+        self.backend_problem: str | None = None
+        self.pause = 0.0
 
     async def setup(self) -> None:
         """Create or update the durable consumer."""
@@ -107,6 +118,11 @@ class BatchConsumer:
                 fresh = await self._claim(session, [e for _, e, _ in parsed])
                 events = [event for _, envelope, event in parsed if envelope.id in fresh]
                 result = await ledger.append(session, self._ctx, events)
+        except BackendUnavailable as exc:
+            self._backend_down(str(exc))
+            for msg, _, _ in parsed:
+                await msg.nak(delay=self.pause)
+            return len(messages)
         except Exception:
             log.exception("ledger: batch of %d failed; it will be redelivered", len(parsed))
             for msg, _, _ in parsed:
@@ -114,6 +130,9 @@ class BatchConsumer:
             return len(messages)
         for msg, _, _ in parsed:
             await msg.ack()
+        if self.backend_problem is not None:
+            log.warning("ledger: the %s backend is reachable again", self._ctx.backend.name)
+            self.backend_problem, self.pause = None, 0.0
         EVENTS_HANDLED.labels(self.name, "handled").inc(result.appended)
         EVENTS_HANDLED.labels(self.name, "duplicate").inc(
             len(parsed) - len(events) + result.already_recorded
@@ -129,6 +148,16 @@ class BatchConsumer:
                 result.invalid,
             )
         return len(messages)
+
+    def _backend_down(self, problem: str) -> None:
+        if self.backend_problem is None:
+            log.warning(
+                "ledger: the %s backend is unreachable; votes wait in NATS until it returns: %s",
+                self._ctx.backend.name,
+                problem,
+            )
+        self.backend_problem = problem
+        self.pause = min(max(self.pause * 2, 1.0), MAX_PAUSE)
 
     async def _claim(self, session: AsyncSession, envelopes: list[CloudEvent]) -> set[str]:
         if not envelopes:
@@ -160,6 +189,9 @@ class BatchConsumer:
         while not stop.is_set():
             try:
                 await self.process_batch()
+                if self.backend_problem is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self.pause)
             except Exception:
                 log.exception("ledger consumer iteration failed; retrying")
                 try:

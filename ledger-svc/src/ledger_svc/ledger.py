@@ -245,6 +245,7 @@ async def append(
             tx_id=anchor.tx_id,
             block=anchor.block,
             committed_at=anchor.committed_at,
+            channel=anchor.channel,
         )
     )
     signer = await keys.active_key(session, ctx.kek)

@@ -3,23 +3,64 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from ledger_svc.api import router
-from ledger_svc.backend import LedgerBackend, LocalBackend
+from ledger_svc.backend import FabricBackend, LedgerBackend, LocalBackend
 from ledger_svc.config import LedgerSettings, get_settings
+from ledger_svc.fabric import RetryPolicy, Timeouts
 from ledger_svc.ledger import LedgerContext
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 
 
 def build_backend(settings: LedgerSettings) -> LedgerBackend:
-    """The configured backend."""
+    """The configured backend (Fabric: nothing is dialled until first use)."""
     if settings.backend == "local":
         return LocalBackend()
-    raise RuntimeError("LEDGER_BACKEND=fabric arrives with the Fabric issue; use local")
+    assert settings.fabric_profile is not None  # checked by the settings
+    return FabricBackend.connect(
+        str(settings.fabric_profile),
+        org=settings.fabric_org,
+        timeouts=Timeouts(
+            evaluate=settings.fabric_evaluate_timeout,
+            endorse=settings.fabric_endorse_timeout,
+            submit=settings.fabric_submit_timeout,
+            commit=settings.fabric_commit_timeout,
+        ),
+        retry=RetryPolicy(budget_seconds=settings.fabric_retry_seconds),
+        page_size=settings.fabric_page_size,
+    )
+
+
+# The common /readyz checks the database and NATS; ledger-svc adds its backend ("fabric": "ok" or
+# "unreachable: <peer>: <why>"). This route is registered before the common one, so it answers,
+# and asks the common one for its checks.
+readiness_router = APIRouter()
+
+
+@readiness_router.get("/readyz", include_in_schema=False)
+async def ledger_readyz(request: Request) -> JSONResponse:
+    common = next(
+        route
+        for route in request.app.router.routes
+        if isinstance(route, APIRoute)
+        and route.path == "/readyz"
+        and route.endpoint is not ledger_readyz
+    )
+    answer: JSONResponse = await common.endpoint(request)
+    body = json.loads(bytes(answer.body))
+    backend: LedgerBackend = request.app.state.ledger.backend
+    if backend.name != LocalBackend.name:  # the local backend is the database, checked already
+        body["checks"][backend.name] = await backend.readiness()
+    ready = all(value == "ok" for value in body["checks"].values())
+    body["status"] = "ready" if ready else "not_ready"
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 def create_app(
@@ -32,8 +73,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def ledger_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ledger = LedgerContext(backend=build_backend(settings), kek=settings.kek)
-        yield
+        backend = build_backend(settings)
+        app.state.ledger = LedgerContext(backend=backend, kek=settings.kek)
+        try:
+            yield
+        finally:
+            await backend.aclose()
 
     return create_service_app(
         settings,
@@ -44,7 +89,7 @@ def create_app(
                 "log (RFC 9162 hashing), signed tree heads, inclusion receipts, consistency proofs, "
                 "public recounts and a tamper audit against vote-svc."
             ),
-            routers=[router],
+            routers=[readiness_router, router],
             openapi_tags=[
                 {"name": "ledger", "description": "Receipts, heads, proofs, recounts, audits"}
             ],

@@ -85,6 +85,8 @@ class Batch(Base):
     tx_id: Mapped[str] = mapped_column(String(128))
     block: Mapped[int | None] = mapped_column(BigInteger)
     committed_at: Mapped[datetime] = mapped_column(TZ)
+    #: The Fabric channel of the anchoring transaction (None for ``local``).
+    channel: Mapped[str | None] = mapped_column(String(250))
 
 
 class TreeHeadRecord(Base):

@@ -3,8 +3,11 @@
 Starts the embedded PostgreSQL and NATS servers, creates one database per service, applies each
 service's migrations, writes the runtime description (``runtime.json``, ``runtime.env``) into the
 data directory and then runs the processes of ``deploy/local/Procfile`` under honcho (Caddy as the
-single HTTP entry, the service APIs and workers). Ctrl-C (SIGINT) or SIGTERM stops the processes,
-then NATS, then PostgreSQL, and exits 0. If a process dies on its own, everything is stopped and
+single HTTP entry, the service APIs and workers). With ``LEDGER_BACKEND=fabric`` it first starts the
+local Hyperledger Fabric network (``deploy/fabric/fabric.sh up``, data in ``$FABRIC_HOME``, default
+``<data dir>/fabric``) and exports ``LEDGER_FABRIC_PROFILE``. Ctrl-C (SIGINT) or SIGTERM stops the
+processes, then the Fabric network (``fabric.sh down``: its ledger is kept), NATS, PostgreSQL,
+and exits 0. If a process dies on its own, everything is stopped and
 the exit code is non-zero. See docs/operations.md, section "Local runtime".
 """
 
@@ -243,8 +246,19 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
         computed["IDENTITY_SANDBOX_ROLES"] = "true"
     # The architecture's default for `make run`: the Merkle log in ledger-svc's own database.
     computed["LEDGER_BACKEND"] = "local"
+    if environ.get("LEDGER_BACKEND") == "fabric":
+        # The local Fabric network that the launcher starts (deploy/fabric/fabric.sh).
+        fabric_home = Path(environ.get("FABRIC_HOME") or config.data_dir / "fabric")
+        computed["FABRIC_HOME"] = str(fabric_home.expanduser().resolve())
+        computed["LEDGER_FABRIC_PROFILE"] = str(Path(computed["FABRIC_HOME"]) / "profile.json")
     # The auditor reads vote-svc's public per-target records.
     computed["LEDGER_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
+    # notify-svc asks identity-svc (phone numbers, staff) and vote-svc (forum participants) on
+    # their own ports (internal endpoints are not routed by Caddy) and sends nothing for real:
+    # the dev provider keeps what it would have sent (GET /v1/notifications/dev/messages).
+    computed["NOTIFY_IDENTITY_URL"] = f"http://{HOST}:{identity_port}"
+    computed["NOTIFY_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
+    computed["NOTIFY_PROVIDER"] = "dev"
     exported = {key: environ.get(key, value) for key, value in computed.items()}
     # The launcher's own inputs were read from `environ` already; export them normalised (an
     # absolute data directory), so that every process agrees with runtime.json.
@@ -318,6 +332,7 @@ class Launcher:
             die_with_parent=True,
         )
         self.honcho: subprocess.Popen[bytes] | None = None
+        self._fabric_up = False
         self._phase = "starting"
         self._signal: int | None = None
         self._state: dict[str, Any] = {}
@@ -351,6 +366,8 @@ class Launcher:
             self._check_ports()
             self._record(status="starting")
             self._start_backends()
+            if self.fabric_enabled:
+                self._start_fabric()
             self._write_runtime_env()
             if self.migrate:
                 self._run_migrations()
@@ -470,6 +487,55 @@ class Launcher:
         (self.config.data_dir / "identity").mkdir(exist_ok=True)
         self._record(status="starting")
 
+    @property
+    def fabric_enabled(self) -> bool:
+        """Whether ledger-svc anchors on the local Fabric network (``LEDGER_BACKEND=fabric``)."""
+        return self.exported.get("LEDGER_BACKEND") == "fabric"
+
+    def _fabric(self, command: str, timeout: float | None) -> int:
+        script = self.config.repo_root / "deploy" / "fabric" / "fabric.sh"
+        if not script.is_file():
+            raise LauncherError(f"LEDGER_BACKEND=fabric needs {script}, which does not exist")
+        env = self.child_env()
+        return subprocess.run(
+            ["bash", str(script), command],
+            env=env,
+            cwd=self.config.repo_root,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            timeout=timeout,
+        ).returncode
+
+    def _start_fabric(self) -> None:
+        home = self.exported["FABRIC_HOME"]
+        _say(
+            f"launcher: starting the Fabric network (deploy/fabric/fabric.sh up, FABRIC_HOME={home})"
+        )
+        # A cold start builds the Fabric binaries from source: minutes, so no time limit here.
+        self._fabric_up = True
+        code = self._fabric("up", timeout=None)
+        if code != 0:
+            raise LauncherError(
+                f"deploy/fabric/fabric.sh up failed with exit code {code} (see above)"
+            )
+        profile = Path(self.exported["LEDGER_FABRIC_PROFILE"])
+        if not profile.is_file():
+            raise LauncherError(f"fabric.sh up wrote no connection profile at {profile}")
+        self._record(status="starting")
+
+    def _stop_fabric(self) -> None:
+        if not self._fabric_up:
+            return
+        self._fabric_up = False
+        _say("launcher: stopping the Fabric network (its ledger is kept)")
+        try:
+            code = self._fabric("down", timeout=120.0)
+        except (subprocess.TimeoutExpired, LauncherError) as exc:
+            _say(f"launcher: fabric.sh down did not finish: {exc}")
+            return
+        if code != 0:
+            _say(f"launcher: fabric.sh down failed with exit code {code}")
+
     def _write_runtime_env(self) -> None:
         lines = [
             "# Environment exported by `python -m services.localrt.run` to every process.",
@@ -568,6 +634,8 @@ class Launcher:
         if honcho is not None and honcho.poll() is None:
             # honcho SIGTERMs its process groups and SIGKILLs them after 5 s; give it time.
             stop_popen(honcho, signal.SIGTERM, timeout=20.0)
+        # Before the sweep below: the Fabric processes are our descendants too.
+        self._stop_fabric()
         # Everything below us except the database and NATS servers (and the postmaster's
         # backends), which must outlive the services and are stopped next, in order.
         keep: set[int] = set()
@@ -648,6 +716,17 @@ class Launcher:
                     "log": str(self.nats.log_path),
                 },
                 "services": services,
+                **(
+                    {
+                        "fabric": {
+                            "home": self.exported["FABRIC_HOME"],
+                            "profile": self.exported["LEDGER_FABRIC_PROFILE"],
+                            "port_offset": int(self.environ.get("FABRIC_PORT_OFFSET") or 0),
+                        }
+                    }
+                    if self.fabric_enabled
+                    else {}
+                ),
                 "pids": pids,
                 "pid_create_times": {
                     name: process_identity(pid) if pid is not None else None
