@@ -1,11 +1,13 @@
 """The Kubernetes manifests (k8s/) and the images (deploy/docker/Dockerfile), checked offline.
 
-Each overlay is rendered with kustomize (``kubectl kustomize`` when kubectl is on PATH,
+Each overlay (dev, prod, and prod-fabric: prod with the opt-in component
+k8s/components/ledger-fabric, a test-only overlay in tests/k8s/overlays) is rendered with kustomize (``kubectl kustomize`` when kubectl is on PATH,
 otherwise a pinned kustomize built once with ``go install`` into ``.cache/bin``), validated
 against the Kubernetes 1.31 schemas with ``kubernetes-validate --strict``, the CloudNativePG
 resources against a schema of the CRD fields we use, and then held to the platform's policy:
 probes, resources, non-root, HPA/PDB/NetworkPolicy per API, routes, database locale, secrets,
-and a worker Deployment for each worker process of deploy/local/Procfile.
+and a worker Deployment for each worker process of deploy/local/Procfile. The Fabric
+component gets checks of its own (mount, settings, egress, the operators' narrowing patch).
 
 ``K8S_RENDERER=kubectl|kustomize`` forces one renderer. When neither kubectl nor Go is available
 the tests fail: manifests that were never rendered are not "passing".
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import functools
 import importlib
 import io
@@ -34,15 +37,40 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]  # installed with kubernetes-validate
 import pytest
 import yaml  # type: ignore[import-untyped]
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
+from ledger_svc.backend import FabricBackend
+from ledger_svc.config import LedgerSettings
+from ledger_svc.main import build_backend
 from services.config import ServiceSettings
 
 Manifest = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-OVERLAYS = ("dev", "prod")
+#: Test-only overlays (an overlay outside k8s/ may reference k8s/ directories: kustomize's load
+#: restrictor limits files, not kustomization directories).
+TEST_OVERLAYS = Path(__file__).resolve().parent / "overlays"
+#: Overlay -> its directory. prod-fabric is prod plus k8s/components/ledger-fabric, as an operator
+#: opts in; prod-fabric-narrowed adds the egress-narrowing patch docs/kubernetes.md gives them.
+OVERLAY_DIRS = {
+    "dev": K8S / "overlays" / "dev",
+    "prod": K8S / "overlays" / "prod",
+    "prod-fabric": TEST_OVERLAYS / "prod-fabric",
+    "prod-fabric-narrowed": TEST_OVERLAYS / "prod-fabric-narrowed",
+}
+#: The overlays the whole policy below applies to.
+OVERLAYS = ("dev", "prod", "prod-fabric")
+#: Overlays that must be production (pinned images, external Secrets only, ...).
+PROD_OVERLAYS = ("prod", "prod-fabric")
+#: Overlays with ledger-svc on Hyperledger Fabric (k8s/components/ledger-fabric).
+FABRIC_OVERLAYS = ("prod-fabric", "prod-fabric-narrowed")
+#: Overlay -> the ENVIRONMENT its ConfigMaps set.
+ENVIRONMENTS = {"dev": "dev", "prod": "production", "prod-fabric": "production"}
 NAMESPACE = "democracy"
 #: The Kubernetes version the manifests must be valid for.
 KUBERNETES_VERSION = "1.31.0"
@@ -104,6 +132,10 @@ EXTERNAL_SECRETS = {
     ),
     "democracy-tls": ("tls.crt", "tls.key"),
 }
+#: Secrets that only an opt-in component references: created outside git too, and listed in
+#: docs/kubernetes.md with a creation command that takes each key from a file.
+FABRIC_SECRET = "ledger-svc-fabric"
+COMPONENT_SECRETS = {FABRIC_SECRET: ("profile.json", "tlsca.pem", "signcert.pem", "key.pem")}
 #: Secret keys whose value is base64 of exactly 32 bytes (``openssl rand -base64 32``): AES-256
 #: key-encryption keys and vote-svc's voter-tag HMAC key. Every other key is a plain string.
 BASE64_32_BYTE_KEYS = {
@@ -140,6 +172,30 @@ WORKER_HTTP_PEERS = {
 #: Workers that call third parties on the internet (HTTPS only, never a private address):
 #: notify-svc's dispatcher sends through the message providers (NHN Cloud, Solapi).
 WORKER_INTERNET_EGRESS = {"notify-svc-send"}
+#: k8s/components/ledger-fabric: the Deployments that dial the Fabric peer (the API, the
+#: consumer that anchors every batch, the auditor that reads the chain) and so mount the Secret;
+#: where it is mounted; the files its items make there (profile.json names tlsca.pem and the MSP
+#: folder msp/ relative to itself, docs/ledger.md); the peer's gateway port they may reach.
+FABRIC_DEPLOYMENTS = {"ledger-svc", "ledger-svc-consume", "ledger-svc-audit"}
+FABRIC_WORKERS = FABRIC_DEPLOYMENTS - {"ledger-svc"}
+FABRIC_MOUNT = "/etc/ledger-svc/fabric"
+FABRIC_ITEMS = {
+    "profile.json": "profile.json",
+    "tlsca.pem": "tlsca.pem",
+    "signcert.pem": "msp/signcerts/cert.pem",
+    "key.pem": "msp/keystore/key.pem",
+}
+FABRIC_GATEWAY_PORT = 7051
+#: The label of every NetworkPolicy that carries the Fabric rule (rule 0), which the narrowing
+#: patch of docs/kubernetes.md selects.
+FABRIC_EGRESS_LABEL = ("democracy-platform/egress", "fabric-gateway")
+
+
+def external_secrets(overlay: str) -> dict[str, tuple[str, ...]]:
+    """The Secrets a production overlay expects to exist: the base's, plus its components'."""
+    if overlay in FABRIC_OVERLAYS:
+        return {**EXTERNAL_SECRETS, **COMPONENT_SECRETS}
+    return dict(EXTERNAL_SECRETS)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -186,7 +242,7 @@ def _renderer() -> tuple[str, ...]:
 @functools.cache
 def rendered(overlay: str) -> str:
     """The overlay's manifests as kustomize prints them (one multi-document YAML)."""
-    command = [*_renderer(), str(K8S / "overlays" / overlay)]
+    command = [*_renderer(), str(OVERLAY_DIRS[overlay])]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(command)} failed:\n{proc.stderr}")
@@ -313,6 +369,8 @@ def secret_references(workload: Manifest) -> set[tuple[str, str | None]]:
     for volume in pod_spec(workload).get("volumes", []):
         if "secret" in volume:
             refs.add((volume["secret"]["secretName"], None))
+            for item in volume["secret"].get("items", []):
+                refs.add((volume["secret"]["secretName"], item["key"]))
     return refs
 
 
@@ -349,7 +407,7 @@ def _kubernetes_validate(text: str) -> subprocess.CompletedProcess[str]:
 CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster"), ("postgresql.cnpg.io/v1", "Database")}
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", [*OVERLAYS, "prod-fabric-narrowed"])
 def test_overlay_is_valid_kubernetes(overlay: str) -> None:
     proc = _kubernetes_validate(rendered(overlay))
     lines = proc.stdout.splitlines()
@@ -654,6 +712,21 @@ def test_every_workload_is_hardened_and_bounded(overlay: str) -> None:
         assert not spec.get("hostNetwork"), name
         assert not spec.get("hostPID"), name
         tmp_volumes = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+        # A Secret volume's files belong to root (uid and gid 0) unless the pod has an fsGroup:
+        # the app (uid/gid APP_UID) reads them only as the group fsGroup makes them, and they
+        # are not world-readable.
+        secret_volumes = {v["name"]: v["secret"] for v in spec.get("volumes", []) if "secret" in v}
+        for volume, secret in secret_volumes.items():
+            where = f"{name} volume {volume}"
+            modes = [
+                secret.get("defaultMode", 0o644),
+                *(i["mode"] for i in secret.get("items", []) if "mode" in i),
+            ]
+            assert all(mode & 0o007 == 0 for mode in modes), f"{where}: world-readable"
+            assert all(mode & 0o040 for mode in modes), f"{where}: not group-readable"
+            assert pod_sc.get("fsGroup") == APP_UID, (
+                f"{where}: files of root, unreadable to the app"
+            )
         for container in containers(workload):
             where = f"{name} container {container['name']}"
             sc = container.get("securityContext", {})
@@ -665,6 +738,9 @@ def test_every_workload_is_hardened_and_bounded(overlay: str) -> None:
             # Read-only root: /tmp is a (bounded) emptyDir.
             mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
             assert mounts.get("/tmp") in tmp_volumes, where
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] in secret_volumes:
+                    assert mount.get("readOnly") is True, f"{where}: {mount['mountPath']}"
             resources = container.get("resources", {})
             for bound in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(resources.get(bound, {})), f"{where}: {bound}"
@@ -871,10 +947,15 @@ def test_network_policy_allows_exactly_what_the_service_needs(overlay: str, serv
     assert _allows(egress, "to", identity_api, NAMESPACE, API_PORT) == (service != "identity-svc")
     assert not _allows(egress, "to", stranger, "default", 443)
     assert not _allows(egress, "to", stranger, NAMESPACE, 5432)
+    # With k8s/components/ledger-fabric, ledger-svc's policy also opens the Fabric peer's
+    # gateway port (any address until narrowed); no other service's does.
+    fabric = overlay in FABRIC_OVERLAYS and service == "ledger-svc"
+    assert _allows(egress, "to", stranger, "default", FABRIC_GATEWAY_PORT) == fabric
+    anywhere = [{53}, {FABRIC_GATEWAY_PORT}] if fabric else [{53}]
     for rule in egress:
         assert rule.get("ports"), "every egress rule names its ports"
         if not rule.get("to"):
-            assert {p["port"] for p in rule["ports"]} == {53}, "only DNS may go anywhere"
+            assert {p["port"] for p in rule["ports"]} in anywhere, "only DNS may go anywhere"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -1149,6 +1230,11 @@ def test_workers_talk_only_to_postgres_and_nats(overlay: str) -> None:
         assert not _allows(egress, "to", identity_api, NAMESPACE, "http"), name
         internet = _allows_internet(egress, 443)
         assert internet == (name in WORKER_INTERNET_EGRESS), f"{name}: internet egress {internet}"
+        # The Fabric component opens the peer's gateway port to the workers that dial it.
+        fabric = overlay in FABRIC_OVERLAYS and name in FABRIC_WORKERS
+        gateway = _allows(egress, "to", stranger, "default", FABRIC_GATEWAY_PORT)
+        assert gateway == fabric, f"{name}: Fabric gateway egress {gateway}"
+        anywhere = [{53}, {FABRIC_GATEWAY_PORT}] if fabric else [{53}]
         assert not _allows(egress, "to", stranger, "default", 443, internet=False), name
         assert not _allows_internet(egress, 80), name
         assert not _allows(egress, "to", stranger, NAMESPACE, 5432), name
@@ -1169,7 +1255,8 @@ def test_workers_talk_only_to_postgres_and_nats(overlay: str) -> None:
         for rule in egress:
             assert rule.get("ports"), f"{name}: every egress rule names its ports"
             if not rule.get("to"):
-                assert {p["port"] for p in rule["ports"]} == {53}, "only DNS may go anywhere"
+                ports = {p["port"] for p in rule["ports"]}
+                assert ports in anywhere, f"{name}: only DNS may go anywhere"
             for peer in rule.get("to", []):
                 if "ipBlock" in peer:
                     assert name in WORKER_INTERNET_EGRESS, f"{name}: an address range"
@@ -1263,7 +1350,7 @@ def test_ingress_routes_every_prefix_to_its_service(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_service_is_configured_through_its_prefix(overlay: str) -> None:
-    expected_env = {"dev": "dev", "prod": "production"}[overlay]
+    expected_env = ENVIRONMENTS[overlay]
     for service, prefix in SERVICES.items():
         for workload in workloads(overlay):
             if labels_of(workload)["app.kubernetes.io/name"] != service:
@@ -1345,7 +1432,7 @@ def test_every_pods_settings_load_from_its_rendered_environment(
     SERVICE_SECRETS Secret is refused: production rejects the dev defaults of those keys."""
     settings_class = _settings_class(service)
     prefix = SERVICES[service]
-    external = _documented_secret_values() if overlay == "prod" else {}
+    external = _documented_secret_values() if overlay in PROD_OVERLAYS else {}
     pods = [w for w in workloads(overlay) if labels_of(w)["app.kubernetes.io/name"] == service]
     assert len(pods) >= 2, "an API and a migration Job at least"
     for workload in pods:
@@ -1353,10 +1440,12 @@ def test_every_pods_settings_load_from_its_rendered_environment(
         (container,) = containers(workload)
         env = container_env(overlay, container, external)
         settings = _load_settings(settings_class, prefix, env, monkeypatch)
-        assert settings.environment == {"dev": "dev", "prod": "production"}[overlay], name
+        assert settings.environment == ENVIRONMENTS[overlay], name
+        fabric = overlay in FABRIC_OVERLAYS and service == "ledger-svc"
+        assert getattr(settings, "backend", "local") == ("fabric" if fabric else "local"), name
         assert settings.database_url == env[f"{prefix}_DATABASE_URL"], name
         assert "<" not in settings.database_url, f"{name}: an unresolved Secret reference"
-        if overlay == "prod" and service in SERVICE_SECRETS:
+        if overlay in PROD_OVERLAYS and service in SERVICE_SECRETS:
             without = {k: v for k, v in external.items() if k != SERVICE_SECRETS[service]}
             env = container_env(overlay, container, without)
             with pytest.raises(ValidationError, match="dev default is refused"):
@@ -1368,7 +1457,8 @@ def test_every_pods_settings_load_from_its_rendered_environment(
 PG_RESERVED_CONNECTIONS = 10
 
 
-def test_prod_postgres_max_connections_covers_the_worst_case() -> None:
+@pytest.mark.parametrize("overlay", PROD_OVERLAYS)
+def test_prod_postgres_max_connections_covers_the_worst_case(overlay: str) -> None:
     """docs/kubernetes.md's connection budget: every API at its HPA maximum with full pools
     (DB_POOL_SIZE + DB_MAX_OVERFLOW of its ConfigMap), every worker pod with the pool
     services.worker opens, one connection per migration Job, plus the reserved ones, fit in the
@@ -1379,22 +1469,22 @@ def test_prod_postgres_max_connections_covers_the_worst_case() -> None:
     per_worker = int(match[1]) + int(match[2])
     hpa_max = {
         hpa["spec"]["scaleTargetRef"]["name"]: hpa["spec"]["maxReplicas"]
-        for hpa in manifests("prod", "HorizontalPodAutoscaler")
+        for hpa in manifests(overlay, "HorizontalPodAutoscaler")
     }
-    budget = len(manifests("prod", "Job")) + PG_RESERVED_CONNECTIONS
-    for deployment in manifests("prod", "Deployment"):
+    budget = len(manifests(overlay, "Job")) + PG_RESERVED_CONNECTIONS
+    for deployment in manifests(overlay, "Deployment"):
         name = deployment["metadata"]["name"]
         pods = hpa_max.get(name, deployment["spec"]["replicas"])
         if labels_of(deployment)["app.kubernetes.io/component"] == "api":
             prefix = SERVICES[labels_of(deployment)["app.kubernetes.io/name"]]
-            env = container_env("prod", containers(deployment)[0])
+            env = container_env(overlay, containers(deployment)[0])
             budget += pods * (
                 int(env[f"{prefix}_DB_POOL_SIZE"]) + int(env[f"{prefix}_DB_MAX_OVERFLOW"])
             )
         else:
             assert name not in hpa_max, f"{name}: a worker HPA is not in the budget"
             budget += pods * per_worker
-    (cluster,) = manifests("prod", "Cluster")
+    (cluster,) = manifests(overlay, "Cluster")
     limit = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
     assert budget <= limit, f"worst case {budget} connections, max_connections {limit}"
 
@@ -1406,7 +1496,7 @@ def test_postgres_cluster_has_hangul_capable_locale_and_a_database_per_service(
     (cluster,) = manifests(overlay, "Cluster")
     spec = cluster["spec"]
     assert cluster["metadata"]["name"] == PG_CLUSTER
-    assert spec["instances"] == {"dev": 1, "prod": 3}[overlay]
+    assert spec["instances"] == (1 if overlay == "dev" else 3)
     image_tag = spec["imageName"].rsplit(":", 1)[1]
     assert re.match(r"\d+\.\d+", image_tag), "PostgreSQL image pinned to a minor release"
     initdb = spec["bootstrap"]["initdb"]
@@ -1511,45 +1601,49 @@ def test_deploy_phases_of_the_docs_select_the_right_objects(overlay: str) -> Non
     assert ("Secret" in phase["first"]) == (overlay == "dev")
 
 
-def test_prod_is_production() -> None:
-    text = rendered("prod")
+@pytest.mark.parametrize("overlay", PROD_OVERLAYS)
+def test_prod_is_production(overlay: str) -> None:
+    text = rendered(overlay)
     for service in SERVICES:
-        deployment = api_deployment("prod", service)
+        deployment = api_deployment(overlay, service)
         assert deployment["spec"]["replicas"] >= 2, service
-    for hpa in manifests("prod", "HorizontalPodAutoscaler"):
+    for hpa in manifests(overlay, "HorizontalPodAutoscaler"):
         assert hpa["spec"]["minReplicas"] >= 2, hpa["metadata"]["name"]
-    for pdb in manifests("prod", "PodDisruptionBudget"):
+    for pdb in manifests(overlay, "PodDisruptionBudget"):
         assert pdb["spec"].get("minAvailable") == 1, pdb["metadata"]["name"]
-    for workload in workloads("prod"):
+    for workload in workloads(overlay):
         for container in containers(workload):
             image = container["image"]
             tag = image.rsplit("/", 1)[-1].partition(":")[2]
             assert "@sha256:" in image or (tag and tag not in ("latest", "dev")), image
     # No Secret is rendered: prod references Secrets created outside git, and no dev value
     # (nor the dev defaults the services refuse in production) appears anywhere.
-    assert manifests("prod", "Secret") == []
+    assert manifests(overlay, "Secret") == []
     assert "dev-only" not in text
     assert "SANDBOX" not in text
-    (ingress,) = manifests("prod", "Ingress")
+    (ingress,) = manifests(overlay, "Ingress")
     assert ingress["spec"]["tls"]
     assert all(r.get("host") for r in ingress["spec"]["rules"])
 
 
-def test_prod_references_only_documented_external_secrets() -> None:
+@pytest.mark.parametrize("overlay", PROD_OVERLAYS)
+def test_prod_references_only_documented_external_secrets(overlay: str) -> None:
     docs = (ROOT / "docs" / "kubernetes.md").read_text()
+    expected = external_secrets(overlay)
     used: set[tuple[str, str | None]] = set()
-    for workload in workloads("prod"):
+    for workload in workloads(overlay):
         used |= secret_references(workload)
-    (cluster,) = manifests("prod", "Cluster")
+    (cluster,) = manifests(overlay, "Cluster")
     used.add((cluster["spec"]["bootstrap"]["initdb"]["secret"]["name"], None))
     used |= {(r["passwordSecret"]["name"], None) for r in cluster["spec"]["managed"]["roles"]}
-    used |= {(t["secretName"], None) for t in manifests("prod", "Ingress")[0]["spec"]["tls"]}
+    used |= {(t["secretName"], None) for t in manifests(overlay, "Ingress")[0]["spec"]["tls"]}
     for name, key in used:
-        assert name in EXTERNAL_SECRETS, f"undocumented Secret {name}"
-        assert key is None or key in EXTERNAL_SECRETS[name], f"{name} has no key {key}"
-    assert {name for name, _ in used} == set(EXTERNAL_SECRETS)
-    for name, keys in EXTERNAL_SECRETS.items():
+        assert name in expected, f"undocumented Secret {name}"
+        assert key is None or key in expected[name], f"{name} has no key {key}"
+    assert {name for name, _ in used} == set(expected)
+    for name, keys in {**EXTERNAL_SECRETS, **COMPONENT_SECRETS}.items():
         assert f"`{name}`" in docs, f"docs/kubernetes.md does not explain Secret {name}"
+        assert re.search(rf"^\| `{re.escape(name)}`", docs, flags=re.M), f"{name}: no table row"
         for key in keys:
             assert f"`{key}`" in docs, f"docs/kubernetes.md does not name key {key} of {name}"
     # Every service's own settings Secret comes with the command that creates it, one
@@ -1575,6 +1669,12 @@ def test_prod_references_only_documented_external_secrets() -> None:
                     commands[name],
                 ), f"{name}/{key}"
     assert 'NOTIFY_SERVICE_KEY="$(openssl rand -base64 32)"' in docs
+    # A component's Secret holds files: one --from-file=<key>=<file> per key, nothing else.
+    for name, keys in COMPONENT_SECRETS.items():
+        assert name in commands, f"docs/kubernetes.md has no command that creates {name}"
+        files = dict(re.findall(r"--from-file=([\w.]+)=(\S+)", commands[name]))
+        assert set(files) == set(keys), name
+        assert "--from-literal" not in commands[name], name
 
 
 def test_dev_is_small_and_its_secrets_are_obviously_fake() -> None:
@@ -1609,6 +1709,298 @@ def test_dev_is_small_and_its_secrets_are_obviously_fake() -> None:
         secret = secrets[role["passwordSecret"]["name"]]
         assert secret["type"] == "kubernetes.io/basic-auth"
         assert base64.b64decode(secret["data"]["username"]).decode() == role["name"]
+
+
+# --------------------------------------------------------------------------- ledger-svc on Fabric
+
+
+def _secret_volumes(workload: Manifest, secret: str) -> list[dict[str, Any]]:
+    return [
+        volume
+        for volume in pod_spec(workload).get("volumes", [])
+        if volume.get("secret", {}).get("secretName") == secret
+    ]
+
+
+def _fabric_egress_rules(policy: Manifest) -> list[dict[str, Any]]:
+    return [
+        rule
+        for rule in policy["spec"].get("egress", [])
+        if _port_allowed(rule, FABRIC_GATEWAY_PORT)
+    ]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_without_the_fabric_component_ledger_svc_runs_local(overlay: str) -> None:
+    """The base (and so dev and prod) keeps LEDGER_BACKEND=local: nothing mounts the Fabric
+    Secret, no setting names a profile and no NetworkPolicy opens the gateway port."""
+    for workload in workloads(overlay):
+        name = workload["metadata"]["name"]
+        assert not _secret_volumes(workload, FABRIC_SECRET), name
+        env = container_env(overlay, containers(workload)[0])
+        assert env.get("LEDGER_BACKEND", "local") == "local", name
+        assert "LEDGER_FABRIC_PROFILE" not in env, name
+    for policy in manifests(overlay, "NetworkPolicy"):
+        assert not _fabric_egress_rules(policy), policy["metadata"]["name"]
+        assert FABRIC_EGRESS_LABEL[0] not in labels_of(policy), policy["metadata"]["name"]
+
+
+def test_fabric_component_mounts_the_secret_where_the_profile_setting_points() -> None:
+    """prod + k8s/components/ledger-fabric: the API, ledger-svc-consume and ledger-svc-audit, and
+    no other pod, mount ledger-svc-fabric read-only at FABRIC_MOUNT, 0440, its items making the
+    layout profile.json refers to; every ledger-svc pod has LEDGER_BACKEND=fabric and
+    LEDGER_FABRIC_PROFILE naming the mounted profile.json."""
+    overlay = "prod-fabric"
+    mounting = set()
+    for workload in workloads(overlay):
+        name = workload["metadata"]["name"]
+        volumes = _secret_volumes(workload, FABRIC_SECRET)
+        (container,) = containers(workload)
+        if not volumes:
+            continue
+        mounting.add(name)
+        (volume,) = volumes
+        secret = volume["secret"]
+        assert secret["defaultMode"] == 0o440, name
+        assert {i["key"]: i["path"] for i in secret["items"]} == FABRIC_ITEMS, name
+        assert secret.get("optional") is not True, f"{name}: a pod without it must not start"
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount == {"name": volume["name"], "mountPath": FABRIC_MOUNT, "readOnly": True}
+        assert pod_spec(workload)["securityContext"]["fsGroup"] == APP_UID, name
+    assert mounting == FABRIC_DEPLOYMENTS
+    for name in FABRIC_DEPLOYMENTS:
+        assert find(overlay, "Deployment", name), name
+    for workload in workloads(overlay):
+        if labels_of(workload)["app.kubernetes.io/name"] != "ledger-svc":
+            continue
+        env = container_env(overlay, containers(workload)[0])
+        assert env["LEDGER_BACKEND"] == "fabric", workload["metadata"]["name"]
+        assert env["LEDGER_FABRIC_PROFILE"] == f"{FABRIC_MOUNT}/{FABRIC_ITEMS['profile.json']}"
+
+
+def _changed_by_the_fabric_component() -> set[tuple[str, str]]:
+    return {
+        ("ConfigMap", "ledger-svc-config"),
+        ("NetworkPolicy", "ledger-svc"),
+        *(("Deployment", name) for name in FABRIC_DEPLOYMENTS),
+    }
+
+
+def _by_identity(overlay: str) -> dict[tuple[str, str], Manifest]:
+    """(kind, name) -> document, generated names without their hash suffix, and references to
+    them likewise (a changed ConfigMap changes its suffix in every pod that uses it)."""
+    generated = {
+        doc["metadata"]["name"]: doc["metadata"]["name"].rsplit("-", 1)[0]
+        for doc in manifests(overlay, "ConfigMap")
+        if re.search(r"-[a-z0-9]{10}$", doc["metadata"]["name"])
+    }
+    text = rendered(overlay)
+    for hashed, plain in generated.items():
+        text = re.sub(rf"\b{re.escape(hashed)}\b", plain, text)
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(text) if doc}
+
+
+def test_fabric_component_changes_nothing_else() -> None:
+    """Everything prod renders is unchanged by the component but the ledger ConfigMap, the three
+    Deployments that mount the Secret and ledger-svc's NetworkPolicy; it adds only the workers'
+    egress policies, and adds to the Deployments and the policy only what it must."""
+    prod, fabric = _by_identity("prod"), _by_identity("prod-fabric")
+    changed = _changed_by_the_fabric_component()
+    added = set(fabric) - set(prod)
+    assert not set(prod) - set(fabric)
+    assert added == {
+        ("NetworkPolicy", "ledger-svc-consume-fabric-egress"),
+        ("NetworkPolicy", "ledger-svc-audit-fabric-egress"),
+    }
+    for identity, doc in prod.items():
+        if identity not in changed:
+            assert fabric[identity] == doc, identity
+    # The ConfigMap: the base's settings plus the two.
+    before = prod[("ConfigMap", "ledger-svc-config")]["data"]
+    after = fabric[("ConfigMap", "ledger-svc-config")]["data"]
+    assert after == {
+        **before,
+        "LEDGER_BACKEND": "fabric",
+        "LEDGER_FABRIC_PROFILE": f"{FABRIC_MOUNT}/profile.json",
+    }
+    # The Deployments: the volume, its mount and fsGroup, nothing else.
+    for name in FABRIC_DEPLOYMENTS:
+        old = json.loads(json.dumps(prod[("Deployment", name)]))
+        new = json.loads(json.dumps(fabric[("Deployment", name)]))
+        spec = pod_spec(new)
+        spec["volumes"] = [v for v in spec["volumes"] if "secret" not in v]
+        del spec["securityContext"]["fsGroup"]
+        (container,) = spec["containers"]
+        container["volumeMounts"] = [
+            m for m in container["volumeMounts"] if m["mountPath"] != FABRIC_MOUNT
+        ]
+        assert new == old, name
+    # ledger-svc's policy: the label and one egress rule, first.
+    old_policy = prod[("NetworkPolicy", "ledger-svc")]
+    new_policy = json.loads(json.dumps(fabric[("NetworkPolicy", "ledger-svc")]))
+    assert new_policy["metadata"]["labels"].pop(FABRIC_EGRESS_LABEL[0]) == FABRIC_EGRESS_LABEL[1]
+    assert new_policy["spec"]["egress"].pop(0) == {
+        "ports": [{"port": FABRIC_GATEWAY_PORT, "protocol": "TCP"}]
+    }
+    assert new_policy == old_policy
+
+
+def test_fabric_egress_reaches_the_gateway_from_exactly_the_pods_that_dial_it() -> None:
+    """The API (with the migration Job: one policy selects both), ledger-svc-consume and
+    ledger-svc-audit may reach the peer's gateway port, by default at any address; no other pod.
+    Every policy with that rule carries FABRIC_EGRESS_LABEL and has it as rule 0 (what the
+    documented narrowing patch relies on); the workers' are egress-only and select one worker."""
+    overlay = "prod-fabric"
+    stranger = {"app": "fabric-peer"}
+    pods = {f"{w['kind']}/{w['metadata']['name']}": pod_labels(w) for w in workloads(overlay)}
+    reaching = set()
+    for ident, labels in pods.items():
+        egress = [r for p in _policies_of(overlay, labels) for r in p["spec"].get("egress", [])]
+        if _allows(egress, "to", stranger, "fabric", FABRIC_GATEWAY_PORT):
+            reaching.add(ident.partition("/")[2])
+            # Only that port: not the peer's chaincode (7052) or operations port.
+            assert not _allows(egress, "to", stranger, "fabric", 7052), ident
+            assert not _allows(egress, "to", stranger, "fabric", 443, internet=False), ident
+    assert reaching == {*FABRIC_DEPLOYMENTS, "ledger-svc-migrate"}
+    labelled = {
+        p["metadata"]["name"]
+        for p in manifests(overlay, "NetworkPolicy")
+        if labels_of(p).get(FABRIC_EGRESS_LABEL[0]) == FABRIC_EGRESS_LABEL[1]
+    }
+    with_rule = {
+        p["metadata"]["name"]
+        for p in manifests(overlay, "NetworkPolicy")
+        if _fabric_egress_rules(p)
+    }
+    assert (
+        labelled
+        == with_rule
+        == {
+            "ledger-svc",
+            "ledger-svc-consume-fabric-egress",
+            "ledger-svc-audit-fabric-egress",
+        }
+    )
+    for name in labelled:
+        policy = find(overlay, "NetworkPolicy", name)
+        assert _fabric_egress_rules(policy) == [policy["spec"]["egress"][0]], name
+        assert policy["spec"]["egress"][0]["ports"] == [
+            {"port": FABRIC_GATEWAY_PORT, "protocol": "TCP"}
+        ]
+        if name == "ledger-svc":
+            continue
+        selected = {
+            ident
+            for ident, labels in pods.items()
+            if selector_matches(policy["spec"]["podSelector"], labels)
+        }
+        worker = name.removesuffix("-fabric-egress")
+        assert selected == {f"Deployment/{worker}"}, name
+        assert policy["spec"]["policyTypes"] == ["Egress"], name
+        assert "ingress" not in policy["spec"], name
+        assert "app.kubernetes.io/name" not in labels_of(policy), name
+
+
+def test_documented_narrowing_patch_limits_the_gateway_egress_to_the_peer() -> None:
+    """docs/kubernetes.md gives operators a patch that narrows the Fabric rule of every labelled
+    policy to the peer's address; prod-fabric-narrowed applies exactly that text. After it the
+    gateway port is open to that address only, the rest of the policies as before."""
+    patch = (OVERLAY_DIRS["prod-fabric-narrowed"] / "fabric-egress.yaml").read_text()
+    docs = (ROOT / "docs" / "kubernetes.md").read_text()
+    assert patch in docs, "docs/kubernetes.md no longer shows the tested narrowing patch"
+    peer = {"ipBlock": {"cidr": "203.0.113.10/32"}}
+    for policy in manifests("prod-fabric-narrowed", "NetworkPolicy"):
+        name = policy["metadata"]["name"]
+        wide = find("prod-fabric", "NetworkPolicy", name)
+        rules = _fabric_egress_rules(policy)
+        if not _fabric_egress_rules(wide):
+            assert policy == wide, name
+            continue
+        assert rules == [{**wide["spec"]["egress"][0], "to": [peer]}], name
+        assert policy["spec"]["egress"][1:] == wide["spec"]["egress"][1:], name
+
+
+def _documented_fabric_profile() -> dict[str, Any]:
+    """The example connection profile of docs/ledger.md, "Kubernetes" (its first JSON block)."""
+    docs = (ROOT / "docs" / "ledger.md").read_text()
+    section = docs.split("\n### Kubernetes\n", 1)[1].split("\n### ", 1)[0]
+    match = re.search(r"```json\n(.*?)```", section, flags=re.S)
+    assert match, "docs/ledger.md, Kubernetes: no example profile"
+    profile: dict[str, Any] = json.loads(match[1])
+    return profile
+
+
+def _fabric_secret_files() -> dict[str, bytes]:
+    """The four files an operator puts in ledger-svc-fabric (docs/ledger.md, "Kubernetes"):
+    the documented profile (paths relative to it), a TLS CA, and an EC P-256 client certificate
+    with its key."""
+
+    def certificate(name: str, key: ec.EllipticCurvePrivateKey) -> bytes:
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    profile = _documented_fabric_profile()
+    return {
+        "profile.json": json.dumps(profile).encode(),
+        "tlsca.pem": certificate(
+            "tlsca.seoulcity.example", ec.generate_private_key(ec.SECP256R1())
+        ),
+        "signcert.pem": certificate("User1@seoulcity.example", client_key),
+        "key.pem": client_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    }
+
+
+@pytest.mark.parametrize("deployment", sorted(FABRIC_DEPLOYMENTS))
+def test_the_mounted_secret_is_what_ledger_svc_loads(
+    deployment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Secret's files laid out as the rendered volume's items put them (under tmp_path in
+    place of /), with the pod's rendered settings: ledger-svc builds its Fabric backend from them
+    (profile, TLS CA, the MSP identity whose key matches its certificate) without dialling."""
+    overlay = "prod-fabric"
+    workload = find(overlay, "Deployment", deployment)
+    (volume,) = _secret_volumes(workload, FABRIC_SECRET)
+    (container,) = containers(workload)
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    files = _fabric_secret_files()
+    assert set(files) == set(COMPONENT_SECRETS[FABRIC_SECRET])
+    root = tmp_path / mount["mountPath"].lstrip("/")
+    for item in volume["secret"]["items"]:
+        target = root / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(files[item["key"]])
+    env = container_env(overlay, container, _documented_secret_values())
+    profile = Path(env["LEDGER_FABRIC_PROFILE"])
+    assert profile.is_absolute()
+    env["LEDGER_FABRIC_PROFILE"] = str(tmp_path / profile.relative_to("/"))
+    settings = _load_settings(LedgerSettings, "LEDGER", env, monkeypatch)
+    assert isinstance(settings, LedgerSettings)
+    backend = build_backend(settings)
+    assert isinstance(backend, FabricBackend)
+    gateway = backend.contract.gateway
+    documented = _documented_fabric_profile()
+    assert gateway.identity.msp_id == documented["client_org"]
+    assert gateway.identity.certificate_pem == files["signcert.pem"]
+    assert gateway.org.peer.tls_ca.read_bytes() == files["tlsca.pem"]
+    assert gateway.channel_name == documented["channel"]
+    # The peer it dials listens on the port the component's egress opens.
+    assert gateway.org.peer.endpoint.rpartition(":")[2] == str(FABRIC_GATEWAY_PORT)
 
 
 # --------------------------------------------------------------------------- NATS values

@@ -40,7 +40,11 @@ def build_backend(settings: LedgerSettings) -> LedgerBackend:
 
 # The common /readyz checks the database and NATS; ledger-svc adds its backend ("fabric": "ok" or
 # "unreachable: <peer>: <why>"). This route is registered before the common one, so it answers,
-# and asks the common one for its checks.
+# and asks the common one for its checks. A Fabric outage makes the service *degraded*, not
+# unready: receipts, heads, proofs and the audit of what is anchored are served from the database,
+# and the votes wait in NATS to be anchored when Fabric returns. Answering 503 would take every
+# API pod out of its Service (and stall rollouts) for an outage of a downstream network, so the
+# answer stays 200 with "status": "degraded" and the reason; a database or NATS failure is 503.
 readiness_router = APIRouter()
 
 
@@ -55,12 +59,14 @@ async def ledger_readyz(request: Request) -> JSONResponse:
     )
     answer: JSONResponse = await common.endpoint(request)
     body = json.loads(bytes(answer.body))
+    if answer.status_code != 200:
+        return JSONResponse(body, status_code=answer.status_code)
     backend: LedgerBackend = request.app.state.ledger.backend
     if backend.name != LocalBackend.name:  # the local backend is the database, checked already
         body["checks"][backend.name] = await backend.readiness()
-    ready = all(value == "ok" for value in body["checks"].values())
-    body["status"] = "ready" if ready else "not_ready"
-    return JSONResponse(body, status_code=200 if ready else 503)
+        if body["checks"][backend.name] != "ok":
+            body["status"] = "degraded"
+    return JSONResponse(body, status_code=200)
 
 
 def create_app(
