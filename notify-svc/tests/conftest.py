@@ -15,11 +15,11 @@ import pytest
 
 from identity_svc.config import IdentitySettings
 from identity_svc.main import create_app as create_identity_app
-from notify_svc.clock import ManualClock
 from notify_svc.config import NotifySettings
 from notify_svc.directory import HttpDirectory
 from notify_svc.main import create_app
 from notify_svc.providers.dev import DevProvider
+from services.clock import ManualClock
 from services.db import create_engine, create_sessionmaker
 from services.localrt.postgres import EmbeddedPostgres
 from services.testing import running_app

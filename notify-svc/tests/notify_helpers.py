@@ -12,13 +12,13 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify_svc.clock import ManualClock
 from notify_svc.directory import HttpDirectory
 from notify_svc.dispatcher import Dispatcher, DispatchPolicy, Providers
 from notify_svc.models import DevMessage, Notification
 from notify_svc.providers.base import NotifyProvider
 from notify_svc.providers.dev import DevProvider
 from notify_svc.service import Message, plan
+from services.clock import ManualClock
 from services.db import transaction
 from services.events import ForumOpened, to_envelope
 from services.testing.tokens import TestTokens

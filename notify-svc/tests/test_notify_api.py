@@ -19,13 +19,13 @@ from notify_helpers import (
 )
 from sqlalchemy import select, text
 
-from notify_svc.clock import ManualClock
 from notify_svc.config import NotifySettings
 from notify_svc.dispatcher import DispatchPolicy
 from notify_svc.main import create_app
 from notify_svc.models import DeliveryReportRow, Notification
 from notify_svc.providers.dev import SIGNATURE_HEADER, sign_webhook
 from notify_svc.registry import build_providers
+from services.clock import ManualClock
 from services.testing import running_app
 from services.testing.tokens import TestTokens
 

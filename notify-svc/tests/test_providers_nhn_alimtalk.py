@@ -8,13 +8,13 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from provider_fixtures import NOW, PHONE, FakeApi, fake_api, nhn_refusal, nhn_webhook_body
 
 from notify_svc.providers._common import MalformedWebhookError, SignatureScheme
 from notify_svc.providers.base import (
@@ -30,32 +30,14 @@ from notify_svc.templates import render
 APP_KEY = "AppKeyFromConsole"
 SECRET_KEY = "SecretKeyFromConsole"
 SENDER_KEY = "4f6a8c2e0b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a"
-PHONE = "01012345678"
 WEBHOOK_SECRET = "webhook-signature-typed-in-console"
-NOW = datetime(2025, 7, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 BASE = f"https://api-alimtalk.cloud.toast.com/alimtalk/v2.3/appkeys/{APP_KEY}"
 KEY = "proposal.threshold_reached:9f1c:citizen-42:alimtalk"
 
 
-@dataclass
-class FakeNhn:
-    """Answers requests in order with the queued responses (or raises queued errors)."""
-
-    answers: list[httpx.Response | Exception] = field(default_factory=list)
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
 @pytest.fixture
-async def nhn() -> AsyncIterator[tuple[FakeNhn, NhnAlimTalkProvider]]:
-    fake = FakeNhn()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
+async def nhn() -> AsyncIterator[tuple[FakeApi, NhnAlimTalkProvider]]:
+    async with fake_api() as (fake, client):
         yield (
             fake,
             NhnAlimTalkProvider(
@@ -112,13 +94,11 @@ def documented_success(request_id: str = "20190101112233abcdefg0", seq: int = 1)
 
 
 def refusal(code: int, message: str) -> httpx.Response:
-    return httpx.Response(
-        200, json={"header": {"resultCode": code, "resultMessage": message, "isSuccessful": False}}
-    )
+    return nhn_refusal(code, message)
 
 
 async def test_nhn_alimtalk_send_matches_documented_request_shape_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(documented_success())
@@ -155,7 +135,7 @@ async def test_nhn_alimtalk_send_matches_documented_request_shape_mock_transport
 
 
 async def test_nhn_alimtalk_documented_refusal_is_final_with_provider_code_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(refusal(-3003, "Template does not exist."))
@@ -169,7 +149,7 @@ async def test_nhn_alimtalk_documented_refusal_is_final_with_provider_code_mock_
 
 
 async def test_nhn_alimtalk_recipient_refusal_masks_echoed_number_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     answer = documented_success().json()
@@ -185,7 +165,7 @@ async def test_nhn_alimtalk_recipient_refusal_masks_echoed_number_mock_transport
 
 
 async def test_nhn_alimtalk_429_with_retry_after_is_retryable_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(httpx.Response(429, headers={"Retry-After": "7"}))
@@ -204,7 +184,7 @@ async def test_nhn_alimtalk_429_with_retry_after_is_retryable_mock_transport(
 
 
 async def test_nhn_alimtalk_500_is_retryable_without_retry_after_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(httpx.Response(500, text="Internal Server Error"))
@@ -216,7 +196,7 @@ async def test_nhn_alimtalk_500_is_retryable_without_retry_after_mock_transport(
 
 
 async def test_nhn_alimtalk_system_error_code_is_retryable_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(refusal(-9999, "System error. Please inquire at support@toast.com."))
@@ -235,7 +215,7 @@ async def test_nhn_alimtalk_system_error_code_is_retryable_mock_transport(
     ],
 )
 async def test_nhn_alimtalk_timeouts_and_connection_errors_are_retryable_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider], error: Exception, code: str
+    nhn: tuple[FakeApi, NhnAlimTalkProvider], error: Exception, code: str
 ) -> None:
     fake, provider = nhn
     fake.answers.append(error)
@@ -246,7 +226,7 @@ async def test_nhn_alimtalk_timeouts_and_connection_errors_are_retryable_mock_tr
 
 
 async def test_nhn_alimtalk_repeated_idempotency_key_is_already_accepted_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(
@@ -293,7 +273,7 @@ async def test_nhn_alimtalk_repeated_idempotency_key_is_already_accepted_mock_tr
 
 
 async def test_nhn_alimtalk_long_idempotency_key_is_hashed_to_100_chars_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(documented_success())
@@ -308,7 +288,7 @@ async def test_nhn_alimtalk_long_idempotency_key_is_hashed_to_100_chars_mock_tra
 
 
 async def test_nhn_alimtalk_refuses_non_alimtalk_messages(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     _, provider = nhn
     sms = OutboundMessage(idempotency_key=KEY, to=PHONE, channel=Channel.SMS, text="안녕하세요")
@@ -317,17 +297,7 @@ async def test_nhn_alimtalk_refuses_non_alimtalk_messages(
 
 
 def webhook_body(*hooks: dict[str, Any], event: str = "MESSAGE_RESULT_UPDATE") -> bytes:
-    return json.dumps(
-        {
-            "hooksId": "202007271010101010sadasdavas",
-            "webhookConfigId": "config-1",
-            "productName": "KakaoTalk Bizmessage",
-            "appKey": APP_KEY,
-            "event": event,
-            "hooks": list(hooks),
-        },
-        ensure_ascii=False,
-    ).encode()
+    return nhn_webhook_body(APP_KEY, "KakaoTalk Bizmessage", *hooks, event=event)
 
 
 def hook(seq: int, result_code: str, kind: str = "ALIMTALK_NORMAL") -> dict[str, Any]:
@@ -348,7 +318,7 @@ def hook(seq: int, result_code: str, kind: str = "ALIMTALK_NORMAL") -> dict[str,
 
 
 async def test_nhn_alimtalk_webhook_with_valid_signature_gives_reports_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     _, provider = nhn
     body = webhook_body(hook(1, "1000"), hook(2, "3018"), hook(3, "1000", "FRIENDTALK_NORMAL"))
@@ -372,7 +342,7 @@ async def test_nhn_alimtalk_webhook_with_valid_signature_gives_reports_mock_tran
     ],
 )
 async def test_nhn_alimtalk_webhook_with_forged_signature_is_rejected(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider], headers: dict[str, str]
+    nhn: tuple[FakeApi, NhnAlimTalkProvider], headers: dict[str, str]
 ) -> None:
     _, provider = nhn
     with pytest.raises(WebhookSignatureError):
@@ -408,7 +378,7 @@ async def test_nhn_alimtalk_webhook_without_configured_secret_rejects_everything
 
 
 async def test_nhn_alimtalk_webhook_other_events_and_malformed_bodies(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     _, provider = nhn
     signed = {"X-Toast-Webhook-Signature": WEBHOOK_SECRET}
@@ -453,7 +423,7 @@ def documented_query(status: str, result_code: str | None) -> httpx.Response:
 
 
 async def test_nhn_alimtalk_poll_uses_documented_status_query_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider],
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers += [
@@ -479,7 +449,7 @@ async def test_nhn_alimtalk_poll_uses_documented_status_query_mock_transport(
 
 
 async def test_nhn_alimtalk_never_logs_or_returns_the_phone_number_mock_transport(
-    nhn: tuple[FakeNhn, NhnAlimTalkProvider], caplog: pytest.LogCaptureFixture
+    nhn: tuple[FakeApi, NhnAlimTalkProvider], caplog: pytest.LogCaptureFixture
 ) -> None:
     fake, provider = nhn
     caplog.set_level(logging.DEBUG)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from provider_fixtures import NOW, PHONE, FakeApi, fake_api, nhn_refusal, nhn_webhook_body
 
 from notify_svc.encoding import choose_fallback
 from notify_svc.providers._common import MalformedWebhookError
@@ -29,32 +29,14 @@ from notify_svc.templates import render
 APP_KEY = "SmsAppKeyFromConsole"
 SECRET_KEY = "SmsSecretKeyFromConsole"
 SEND_NO = "15446859"
-PHONE = "01012345678"
 WEBHOOK_SECRET = "sms-webhook-signature"
-NOW = datetime(2025, 7, 1, 3, 0, tzinfo=UTC)  # 12:00 KST
 BASE = f"https://api-sms.cloud.toast.com/sms/v3.0/appKeys/{APP_KEY}"
 KEY = "proposal.answered:77aa:citizen-42:sms"
 
 
-@dataclass
-class FakeNhn:
-    """Answers requests in order with the queued responses (or raises queued errors)."""
-
-    answers: list[httpx.Response | Exception] = field(default_factory=list)
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
 @pytest.fixture
-async def nhn() -> AsyncIterator[tuple[FakeNhn, NhnSmsProvider]]:
-    fake = FakeNhn()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
+async def nhn() -> AsyncIterator[tuple[FakeApi, NhnSmsProvider]]:
+    async with fake_api() as (fake, client):
         yield (
             fake,
             NhnSmsProvider(
@@ -112,17 +94,11 @@ def documented_success(request_id: str = "20180810100630ReZQ6KZzAH0") -> httpx.R
 
 
 def refusal(code: int, message: str) -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "header": {"isSuccessful": False, "resultCode": code, "resultMessage": message},
-            "body": None,
-        },
-    )
+    return nhn_refusal(code, message, body=None)
 
 
 async def test_nhn_sms_send_matches_documented_request_shape_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(documented_success())
@@ -145,7 +121,7 @@ async def test_nhn_sms_send_matches_documented_request_shape_mock_transport(
 
 
 async def test_nhn_sms_lms_goes_to_documented_mms_endpoint_with_title_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(documented_success("20180810100630LmsRequest0"))
@@ -165,7 +141,7 @@ async def test_nhn_sms_lms_goes_to_documented_mms_endpoint_with_title_mock_trans
 
 
 async def test_nhn_sms_optional_idempotency_header_mock_transport() -> None:
-    fake = FakeNhn([documented_success()])
+    fake = FakeApi([documented_success()])
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
         provider = NhnSmsProvider(
             app_key=APP_KEY,
@@ -179,7 +155,7 @@ async def test_nhn_sms_optional_idempotency_header_mock_transport() -> None:
 
 
 async def test_nhn_sms_refusal_is_final_with_provider_code_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(refusal(-1000, "Invalid appKey."))
@@ -200,7 +176,7 @@ async def test_nhn_sms_refusal_is_final_with_provider_code_mock_transport(
 
 
 async def test_nhn_sms_429_500_and_system_error_are_retryable_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers += [
@@ -218,7 +194,7 @@ async def test_nhn_sms_429_500_and_system_error_are_retryable_mock_transport(
 
 
 async def test_nhn_sms_timeout_is_retryable_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(httpx.WriteTimeout("timed out"))
@@ -239,7 +215,7 @@ async def test_nhn_sms_timeout_is_retryable_mock_transport(
     ],
 )
 async def test_nhn_sms_refuses_text_that_does_not_fit_without_calling_nhn(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
     channel: Channel,
     text: str,
     title: str | None,
@@ -257,7 +233,7 @@ async def test_nhn_sms_refuses_text_that_does_not_fit_without_calling_nhn(
     assert problem in (result.error_message or "")
 
 
-async def test_nhn_sms_refuses_alimtalk(nhn: tuple[FakeNhn, NhnSmsProvider]) -> None:
+async def test_nhn_sms_refuses_alimtalk(nhn: tuple[FakeApi, NhnSmsProvider]) -> None:
     _, provider = nhn
     alimtalk = OutboundMessage(
         idempotency_key=KEY, to=PHONE, channel=Channel.ALIMTALK, text="x", template_code="T"
@@ -267,7 +243,7 @@ async def test_nhn_sms_refuses_alimtalk(nhn: tuple[FakeNhn, NhnSmsProvider]) -> 
 
 
 async def test_nhn_sms_find_sent_uses_documented_list_filter_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     fake, provider = nhn
     fake.answers.append(
@@ -318,16 +294,7 @@ async def test_nhn_sms_find_sent_uses_documented_list_filter_mock_transport(
 
 
 def webhook_body(*hooks: dict[str, Any], event: str = "MESSAGE_RESULT_UPDATE") -> bytes:
-    return json.dumps(
-        {
-            "hooksId": "202007271010101010sadasdavas",
-            "webhookConfigId": "config-1",
-            "productName": "SMS",
-            "appKey": APP_KEY,
-            "event": event,
-            "hooks": list(hooks),
-        }
-    ).encode()
+    return nhn_webhook_body(APP_KEY, "SMS", *hooks, event=event)
 
 
 def hook(
@@ -350,7 +317,7 @@ def hook(
 
 
 async def test_nhn_sms_webhook_with_valid_signature_gives_reports_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     _, provider = nhn
     body = webhook_body(
@@ -375,7 +342,7 @@ async def test_nhn_sms_webhook_with_valid_signature_gives_reports_mock_transport
 
 
 async def test_nhn_sms_webhook_forged_signature_and_other_events(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     _, provider = nhn
     body = webhook_body(hook(1, "COMPLETED", "1000"))
@@ -427,7 +394,7 @@ def documented_query(
 
 
 async def test_nhn_sms_poll_uses_documented_status_query_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider],
+    nhn: tuple[FakeApi, NhnSmsProvider],
 ) -> None:
     fake, provider = nhn
     not_found = refusal(-2008, "Invalid requestId.")
@@ -462,7 +429,7 @@ async def test_nhn_sms_poll_uses_documented_status_query_mock_transport(
 
 
 async def test_nhn_sms_never_logs_the_phone_number_mock_transport(
-    nhn: tuple[FakeNhn, NhnSmsProvider], caplog: pytest.LogCaptureFixture
+    nhn: tuple[FakeApi, NhnSmsProvider], caplog: pytest.LogCaptureFixture
 ) -> None:
     fake, provider = nhn
     caplog.set_level(logging.DEBUG)

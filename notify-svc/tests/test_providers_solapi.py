@@ -8,12 +8,12 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from provider_fixtures import NOW, PHONE, FakeApi, fake_api
 
 from notify_svc.providers._common import MalformedWebhookError, SignatureScheme
 from notify_svc.providers.base import (
@@ -30,32 +30,14 @@ API_SECRET = "solapi-api-secret"
 SENDER = "0212345678"
 PF_ID = "KA01PF200323182344986oTFz9CIabcx"
 TEMPLATE_ID = "KA01TP230101000000000000000001"
-PHONE = "01012345678"
 WEBHOOK_SECRET = "solapi-webhook-secret"
-NOW = datetime(2025, 7, 1, 3, 0, tzinfo=UTC)
 SALT = "jqsba2jxjnrjor"
 KEY = "forum.opened:5e2b:citizen-42:alimtalk"
 
 
-@dataclass
-class FakeSolapi:
-    """Answers requests in order with the queued responses (or raises queued errors)."""
-
-    answers: list[httpx.Response | Exception] = field(default_factory=list)
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
 @pytest.fixture
-async def solapi() -> AsyncIterator[tuple[FakeSolapi, SolapiProvider]]:
-    fake = FakeSolapi()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
+async def solapi() -> AsyncIterator[tuple[FakeApi, SolapiProvider]]:
+    async with fake_api() as (fake, client):
         yield (
             fake,
             SolapiProvider(
@@ -134,7 +116,7 @@ def documented_success(message_id: str = "M4V20250701120000ABCDEFGHIJKLMNO") -> 
 
 
 async def test_solapi_send_matches_documented_request_shape_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     fake, provider = solapi
     fake.answers.append(documented_success())
@@ -171,7 +153,7 @@ async def test_solapi_send_matches_documented_request_shape_mock_transport(
 
 
 async def test_solapi_sms_and_lms_request_shapes_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     fake, provider = solapi
     fake.answers += [documented_success("M-sms"), documented_success("M-lms")]
@@ -206,7 +188,7 @@ async def test_solapi_sms_and_lms_request_shapes_mock_transport(
 
 
 async def test_solapi_registration_failure_is_final_with_status_code_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     fake, provider = solapi
     answer = documented_success().json()
@@ -233,7 +215,7 @@ async def test_solapi_registration_failure_is_final_with_status_code_mock_transp
 
 
 async def test_solapi_documented_error_answer_is_final_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     fake, provider = solapi
     fake.answers.append(
@@ -258,7 +240,7 @@ async def test_solapi_documented_error_answer_is_final_mock_transport(
 
 
 async def test_solapi_429_500_and_timeouts_are_retryable_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     fake, provider = solapi
     fake.answers += [
@@ -281,7 +263,7 @@ async def test_solapi_429_500_and_timeouts_are_retryable_mock_transport(
 
 
 async def test_solapi_refuses_unencodable_sms_without_calling_solapi(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     fake, provider = solapi
     emoji = OutboundMessage(idempotency_key=KEY, to=PHONE, channel=Channel.SMS, text="축하해요 🎉")
@@ -320,7 +302,7 @@ def signed(body: bytes) -> dict[str, str]:
 
 
 async def test_solapi_single_report_webhook_with_valid_signature_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     _, provider = solapi
     body = json.dumps(
@@ -345,7 +327,7 @@ async def test_solapi_single_report_webhook_with_valid_signature_mock_transport(
 
 
 async def test_solapi_webhook_forged_or_unsigned_is_rejected(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     _, provider = solapi
     body = json.dumps([report("M1", "4000")]).encode()
@@ -379,7 +361,7 @@ async def test_solapi_webhook_shared_secret_scheme_is_configurable() -> None:
 
 
 async def test_solapi_poll_uses_documented_message_list_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider],
+    solapi: tuple[FakeApi, SolapiProvider],
 ) -> None:
     fake, provider = solapi
 
@@ -426,7 +408,7 @@ async def test_solapi_poll_uses_documented_message_list_mock_transport(
 
 
 async def test_solapi_never_logs_the_phone_number_mock_transport(
-    solapi: tuple[FakeSolapi, SolapiProvider], caplog: pytest.LogCaptureFixture
+    solapi: tuple[FakeApi, SolapiProvider], caplog: pytest.LogCaptureFixture
 ) -> None:
     fake, provider = solapi
     caplog.set_level(logging.DEBUG)

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from proposal_svc.clock import ManualClock
 from proposal_svc.config import ProposalSettings
 from proposal_svc.main import create_app
 from proposal_svc.service import ProposalContext
+from services.clock import ManualClock
 from services.db import create_engine, create_sessionmaker
 from services.localrt.postgres import EmbeddedPostgres
 from services.testing import running_app

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from proposal_helpers import BODY, propose
 
-from proposal_svc.clock import ManualClock
 from proposal_svc.config import ProposalSettings
+from services.clock import ManualClock
 from services.db import to_plain_url
 from services.testing.tokens import TestTokens
 

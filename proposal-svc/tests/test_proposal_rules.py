@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import service
-from proposal_svc.clock import ManualClock
 from proposal_svc.config import ProposalSettings, TierRule
 from proposal_svc.models import Forum, Obligation, OutboxMessage, Proposal, TimelineEntry
 from proposal_svc.schemas import AdoptionCreate, ForumCreate, ProposalCreate
 from proposal_svc.service import ProposalContext
 from services.auth import Principal
+from services.clock import ManualClock
 from services.db import transaction
 from services.problems import ProblemError
 

@@ -20,12 +20,12 @@ import nats
 import pytest
 
 from proposal_svc import service as proposal_service
-from proposal_svc.clock import SystemClock
 from proposal_svc.config import ProposalSettings
 from proposal_svc.schemas import ProposalCreate
 from proposal_svc.service import ProposalContext
 from services import nats as nats_mod
 from services.auth import Principal
+from services.clock import SystemClock
 from services.db import create_engine, create_sessionmaker, to_plain_url, transaction
 from services.localrt.postgres import EmbeddedPostgres
 from services.outbox import OutboxRelay

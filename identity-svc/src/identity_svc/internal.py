@@ -7,8 +7,6 @@ docs/internal-api.md). They read; they never change anything.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Annotated, Any
 
@@ -24,7 +22,8 @@ from identity_svc.schemas import (
 from identity_svc.service import IdentityContext
 from services.db import SessionDep
 from services.internal_auth import require_service
-from services.problems import ProblemError, problem_responses
+from services.paging import decode_cursor, encode_cursor
+from services.problems import problem_responses
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
 
@@ -43,21 +42,6 @@ async def _context(request: Request) -> IdentityContext:
 
 
 ContextDep = Annotated[IdentityContext, Depends(_context)]
-
-
-def encode_cursor(after: uuid.UUID) -> str:
-    """An opaque page cursor: the last citizen id of a page, base64url."""
-    return base64.urlsafe_b64encode(after.bytes).rstrip(b"=").decode()
-
-
-def decode_cursor(cursor: str) -> uuid.UUID:
-    """The citizen id a cursor continues after, or 400 ``invalid-cursor``."""
-    try:
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise ProblemError(
-            400, "invalid-cursor", "Invalid cursor", "Pass back a `next_cursor` unchanged."
-        ) from None
 
 
 def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -110,7 +94,7 @@ async def staff(
         session,
         role,
         department=department,
-        after=decode_cursor(cursor) if cursor else None,
+        after=decode_cursor(cursor),
         limit=limit,
     )
     return StaffPageInternal(

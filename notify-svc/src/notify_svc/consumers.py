@@ -27,9 +27,9 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify_svc import service
-from notify_svc.clock import Clock, SystemClock
 from notify_svc.service import Message
 from notify_svc.templates import format_count, format_kst_date, format_kst_datetime
+from services.clock import Clock, SystemClock
 from services.consumer import ConsumerRunner, Handler
 from services.events import (
     CloudEvent,

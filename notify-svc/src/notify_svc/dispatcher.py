@@ -44,7 +44,6 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify_svc import service
-from notify_svc.clock import Clock, SystemClock
 from notify_svc.directory import Contact, Directory, DirectoryUnavailable
 from notify_svc.models import Notification, RecipientJob
 from notify_svc.providers.base import (
@@ -56,6 +55,7 @@ from notify_svc.providers.base import (
     mask_phone,
 )
 from notify_svc.quiet import QuietHours
+from services.clock import Clock, SystemClock
 from services.db import transaction
 
 log = logging.getLogger(__name__)

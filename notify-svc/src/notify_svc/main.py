@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 from notify_svc import templates
 from notify_svc.api import dev_router, router
-from notify_svc.clock import Clock
 from notify_svc.config import NotifySettings, get_settings
 from notify_svc.registry import build_providers
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
+from services.clock import Clock
 
 
 def create_app(

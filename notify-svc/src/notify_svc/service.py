@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from notify_svc import templates
 from notify_svc.encoding import choose_fallback
@@ -486,52 +487,42 @@ class Page:
     next_cursor: str | None = None
 
 
+async def _newest_first(
+    session: AsyncSession,
+    query: Select[Notification],
+    at_column: InstrumentedAttribute[datetime],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """One page of ``query``'s messages, newest ``at_column`` first (keyset pagination)."""
+    if cursor:
+        at, row_id = _decode_cursor(cursor)
+        query = query.where(or_(at_column < at, and_(at_column == at, Notification.id < row_id)))
+    rows = list(
+        await session.scalars(
+            query.order_by(at_column.desc(), Notification.id.desc()).limit(limit + 1)
+        )
+    )
+    page = Page(rows[:limit])
+    if len(rows) > limit:
+        last = page.items[-1]
+        page.next_cursor = _encode_cursor(getattr(last, at_column.key), last.id)
+    return page
+
+
 async def list_for_citizen(
     session: AsyncSession, citizen_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Page:
     """The messages planned for a citizen, newest first (keyset pagination)."""
     query = select(Notification).where(Notification.citizen_id == citizen_id)
-    if cursor:
-        at, row_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Notification.created_at < at,
-                and_(Notification.created_at == at, Notification.id < row_id),
-            )
-        )
-    rows = list(
-        await session.scalars(
-            query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
-        )
-    )
-    page = Page(rows[:limit])
-    if len(rows) > limit:
-        last = page.items[-1]
-        page.next_cursor = _encode_cursor(last.created_at, last.id)
-    return page
+    return await _newest_first(session, query, Notification.created_at, cursor=cursor, limit=limit)
 
 
 async def list_dead(session: AsyncSession, *, cursor: str | None, limit: int) -> Page:
     """Dead messages (retries exhausted), most recently given up first."""
     query = select(Notification).where(Notification.status == "dead")
-    if cursor:
-        at, row_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Notification.updated_at < at,
-                and_(Notification.updated_at == at, Notification.id < row_id),
-            )
-        )
-    rows = list(
-        await session.scalars(
-            query.order_by(Notification.updated_at.desc(), Notification.id.desc()).limit(limit + 1)
-        )
-    )
-    page = Page(rows[:limit])
-    if len(rows) > limit:
-        last = page.items[-1]
-        page.next_cursor = _encode_cursor(last.updated_at, last.id)
-    return page
+    return await _newest_first(session, query, Notification.updated_at, cursor=cursor, limit=limit)
 
 
 async def requeue(session: AsyncSession, notification_id: uuid.UUID, now: datetime) -> Notification:

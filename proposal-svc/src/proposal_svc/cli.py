@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import service, similarity
-from proposal_svc.clock import SystemClock
 from proposal_svc.config import get_settings
 from proposal_svc.consumers import consumers
 from proposal_svc.models import Proposal
 from proposal_svc.service import ProposalContext
 from services.cli import service_cli
+from services.clock import SystemClock
 from services.db import create_engine, create_sessionmaker, transaction
 from services.worker import run_worker
 

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import await_
 
 from proposal_svc import service
-from proposal_svc.clock import Clock, SystemClock
 from proposal_svc.config import get_settings
 from proposal_svc.service import ProposalContext
+from services.clock import Clock, SystemClock
 from services.consumer import ConsumerRunner, Handler
 from services.events import CloudEvent, Event, VoteTallyChanged
 

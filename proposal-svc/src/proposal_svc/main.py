@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 from proposal_svc import similarity
 from proposal_svc.api import forums, proposals
-from proposal_svc.clock import Clock, SystemClock
 from proposal_svc.config import ProposalSettings, get_settings
 from proposal_svc.service import ProposalContext
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
+from services.clock import Clock, SystemClock
 from services.db import transaction
 
 

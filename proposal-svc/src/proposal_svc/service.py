@@ -14,7 +14,6 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proposal_svc.clock import Clock
 from proposal_svc.config import ProposalSettings, TierRule
 from proposal_svc.models import (
     Answer,
@@ -28,6 +27,7 @@ from proposal_svc.models import (
 from proposal_svc.schemas import AdoptionCreate, ForumCreate, ProposalCreate
 from services import outbox
 from services.auth import Principal
+from services.clock import Clock
 from services.events import (
     ForumClosed,
     ForumOpened,

@@ -9,8 +9,6 @@ Pages are keyset-paginated on the ``UNIQUE (target_type, target_id, citizen_id)`
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.canonical import TargetType
 from services.db import SessionDep
 from services.internal_auth import require_service
+from services.paging import decode_cursor, encode_cursor
 from services.problems import ProblemError, problem_responses
 from vote_svc.models import Target, Vote
 
@@ -74,21 +73,6 @@ class VoterPageInternal(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page"
     )
-
-
-def encode_cursor(after: uuid.UUID) -> str:
-    """An opaque page cursor: the last citizen id of a page, base64url."""
-    return base64.urlsafe_b64encode(after.bytes).rstrip(b"=").decode()
-
-
-def decode_cursor(cursor: str) -> uuid.UUID:
-    """The citizen id a cursor continues after, or 400 ``invalid-cursor``."""
-    try:
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise ProblemError(
-            400, "invalid-cursor", "Invalid cursor", "Pass back a `next_cursor` unchanged."
-        ) from None
 
 
 async def voters(
@@ -148,8 +132,7 @@ async def forum_participants(
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> VoterPageInternal:
-    after = decode_cursor(cursor) if cursor else None
-    return await voters(session, "forum", forum_id, after=after, limit=limit)
+    return await voters(session, "forum", forum_id, after=decode_cursor(cursor), limit=limit)
 
 
 @router.get(
@@ -169,5 +152,4 @@ async def proposal_agreements(
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> VoterPageInternal:
-    after = decode_cursor(cursor) if cursor else None
-    return await voters(session, "proposal", proposal_id, after=after, limit=limit)
+    return await voters(session, "proposal", proposal_id, after=decode_cursor(cursor), limit=limit)

@@ -50,8 +50,7 @@ earlier send is looked up by its grouping key to recover that id.
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,18 +58,22 @@ import httpx
 
 from notify_svc.providers._common import (
     KST,
-    MalformedWebhookError,
+    NHN_WEBHOOK_SIGNATURE_HEADER,
+    HttpProvider,
     SignatureScheme,
     first_obj,
-    http_failure,
-    load_json,
+    nhn_hook_message_id,
+    nhn_message_id,
+    nhn_refusal,
+    nhn_result_hooks,
     obj,
     parse_time,
+    report_code,
     response_json,
     scrub,
-    transport_failure,
+    split_nhn_message_id,
+    unreadable_answer,
     utc_now,
-    verify_signature,
 )
 from notify_svc.providers.base import (
     Channel,
@@ -79,20 +82,16 @@ from notify_svc.providers.base import (
     OutboundMessage,
     ProviderError,
     SendResult,
-    mask_phone,
 )
 from notify_svc.templates import KAKAO_TEMPLATE_CODES
 
-log = logging.getLogger(__name__)
-
 DEFAULT_BASE_URL = "https://api-alimtalk.cloud.toast.com"
 DEFAULT_API_VERSION = "v2.3"
-WEBHOOK_SIGNATURE_HEADER = "X-Toast-Webhook-Signature"
+WEBHOOK_SIGNATURE_HEADER = NHN_WEBHOOK_SIGNATURE_HEADER
+IDEMPOTENCY_HEADER = "X-NC-API-IDEMPOTENCY-KEY"
 
 #: ``header.resultCode``: the same ``X-NC-API-IDEMPOTENCY-KEY`` within 10 minutes.
 DUPLICATE_IDEMPOTENCY_KEY = -1005
-#: Codes worth trying again (NHN's "system error").
-RETRYABLE_CODES = frozenset({-9999})
 #: Receive result codes that mean the message reached the phone.
 DELIVERED_CODES = frozenset({"1000", "MRC01"})
 FAILED_MESSAGE_STATUSES = frozenset({"FAILED", "CANCEL"})
@@ -103,6 +102,19 @@ def provider_key(idempotency_key: str) -> str:
     if len(idempotency_key) <= 100:
         return idempotency_key
     return hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+def nhn_headers(
+    secret_key: str, idempotency_header: str | None, idempotency_key: str | None = None
+) -> dict[str, str]:
+    """The headers of an NHN Cloud request (the idempotency key only if both are given)."""
+    headers = {
+        "Content-Type": "application/json;charset=UTF-8",
+        "X-Secret-Key": secret_key,
+    }
+    if idempotency_key is not None and idempotency_header:
+        headers[idempotency_header] = provider_key(idempotency_key)
+    return headers
 
 
 def delivery_status(result_code: object, message_status: object = None) -> DeliveryStatus:
@@ -117,13 +129,7 @@ def delivery_status(result_code: object, message_status: object = None) -> Deliv
     return DeliveryStatus.PENDING
 
 
-def _message_id(request_id: object, recipient_seq: object) -> str | None:
-    if not request_id or recipient_seq is None or recipient_seq == "":
-        return None
-    return f"{request_id}:{recipient_seq}"
-
-
-class NhnAlimTalkProvider:
+class NhnAlimTalkProvider(HttpProvider):
     """AlimTalk through NHN Cloud KakaoTalk Bizmessage."""
 
     name = "nhn_alimtalk"
@@ -147,36 +153,32 @@ class NhnAlimTalkProvider:
         clock: Callable[[], datetime] = utc_now,
         lookup_window: timedelta = timedelta(minutes=15),
     ) -> None:
+        super().__init__(
+            client=client,
+            timeout=timeout,
+            clock=clock,
+            webhook_secret=webhook_secret,
+            webhook_signature_header=webhook_signature_header,
+            webhook_signature_scheme=webhook_signature_scheme,
+        )
         self._app_key = app_key
         self._secret_key = secret_key
         self._sender_key = sender_key
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient()
         self._base = f"{base_url.rstrip('/')}/alimtalk/{api_version}/appkeys/{app_key}"
-        self._webhook_secret = webhook_secret
-        self._webhook_header = webhook_signature_header
-        self._webhook_scheme = SignatureScheme(webhook_signature_scheme)
         self._template_codes = dict(
             KAKAO_TEMPLATE_CODES if template_codes is None else template_codes
         )
-        self._timeout = timeout
         self._provider_fallback = provider_fallback
-        self._clock = clock
         self._lookup_window = lookup_window
 
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
-
     def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
-        headers = {
-            "Content-Type": "application/json;charset=UTF-8",
-            "X-Secret-Key": self._secret_key,
-        }
-        if idempotency_key is not None:
-            headers["X-NC-API-IDEMPOTENCY-KEY"] = provider_key(idempotency_key)
-        return headers
+        return nhn_headers(self._secret_key, IDEMPOTENCY_HEADER, idempotency_key)
+
+    def _send_headers(self, idempotency_key: str) -> dict[str, str]:
+        return self._headers(idempotency_key)
+
+    def _send_url(self, message: OutboundMessage) -> str:
+        return f"{self._base}/messages"
 
     def request_body(self, message: OutboundMessage) -> dict[str, Any]:
         """The documented JSON body for ``message``."""
@@ -195,48 +197,12 @@ class NhnAlimTalkProvider:
             ],
         }
 
-    async def send(self, message: OutboundMessage) -> SendResult:
-        key = message.idempotency_key
-        body = self.request_body(message)
-        try:
-            response = await self._client.post(
-                f"{self._base}/messages",
-                json=body,
-                headers=self._headers(key),
-                timeout=self._timeout,
-            )
-        except httpx.TransportError as exc:
-            log.warning(
-                "nhn_alimtalk send to %s failed in transport: %s",
-                mask_phone(message.to),
-                type(exc).__name__,
-                extra={"idempotency_key": key},
-            )
-            return transport_failure(key, exc)
-        result = await self._result(message, response)
-        log.info(
-            "nhn_alimtalk send to %s: accepted=%s code=%s",
-            mask_phone(message.to),
-            result.accepted,
-            result.error_code,
-            extra={"idempotency_key": key, "provider_message_id": result.provider_message_id},
-        )
-        return result
-
     async def _result(self, message: OutboundMessage, response: httpx.Response) -> SendResult:
         key = message.idempotency_key
-        failure = http_failure(key, response, self._clock())
-        if failure is not None:
-            return failure
         data = response_json(response)
         if data is None:
-            return SendResult(
-                idempotency_key=key,
-                accepted=False,
-                retryable=response.is_success,  # a 2xx we cannot read: the key makes a retry safe
-                error_code=f"http_{response.status_code}",
-                error_message="unreadable answer",
-            )
+            # a 2xx we cannot read: the key makes a retry safe
+            return unreadable_answer(key, response, retryable=response.is_success)
         header = obj(data.get("header"))
         body = obj(data.get("message"))
         first = first_obj(body.get("sendResults"))
@@ -246,7 +212,9 @@ class NhnAlimTalkProvider:
             return SendResult(
                 idempotency_key=key,
                 accepted=True,
-                provider_message_id=_message_id(body.get("requestId"), first.get("recipientSeq")),
+                provider_message_id=nhn_message_id(
+                    body.get("requestId"), first.get("recipientSeq")
+                ),
             )
         if DUPLICATE_IDEMPOTENCY_KEY in (header.get("resultCode"), code):
             return SendResult(
@@ -257,15 +225,7 @@ class NhnAlimTalkProvider:
                 error_code=str(DUPLICATE_IDEMPOTENCY_KEY),
                 error_message=scrub(str(text)) if text else None,
             )
-        if code is None:
-            code = f"http_{response.status_code}"
-        return SendResult(
-            idempotency_key=key,
-            accepted=False,
-            retryable=code in RETRYABLE_CODES or header.get("resultCode") in RETRYABLE_CODES,
-            error_code=str(code),
-            error_message=scrub(str(text)) if text else None,
-        )
+        return nhn_refusal(key, response, header, code, text)
 
     async def find_sent(self, idempotency_key: str) -> str | None:
         """The provider message id of a recent send with this idempotency key, if NHN has one.
@@ -280,89 +240,59 @@ class NhnAlimTalkProvider:
             "pageSize": "1",
         }
         try:
-            response = await self._client.get(
-                f"{self._base}/messages",
-                params=params,
-                headers=self._headers(),
-                timeout=self._timeout,
-            )
+            response = await self._get(f"{self._base}/messages", self._headers(), params)
         except httpx.TransportError:
             return None
         data = obj(response_json(response) if response.is_success else None)
         first = first_obj(obj(data.get("messageSearchResultResponse")).get("messages"))
-        return _message_id(first.get("requestId"), first.get("recipientSeq"))
+        return nhn_message_id(first.get("requestId"), first.get("recipientSeq"))
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryReport]:
-        verify_signature(
-            headers,
-            body,
-            header_name=self._webhook_header,
-            secret=self._webhook_secret,
-            scheme=self._webhook_scheme,
-        )
-        payload = load_json(body)
-        if not isinstance(payload, dict) or not isinstance(payload.get("hooks", []), list):
-            raise MalformedWebhookError("not an NHN Cloud webhook")
-        if payload.get("event") != "MESSAGE_RESULT_UPDATE":
-            return []  # template review updates and the like carry no delivery results
         reports: list[DeliveryReport] = []
-        for hook in payload.get("hooks", []):
-            if not isinstance(hook, dict):
-                raise MalformedWebhookError("a hook is not an object")
+        for hook in nhn_result_hooks(self._webhook_payload(headers, body)):
             kind = str(hook.get("kakaoMessageType") or "ALIMTALK")
             if not kind.startswith("ALIMTALK"):
                 continue
-            message_id = _message_id(hook.get("requestId"), hook.get("recipientSeq"))
-            if message_id is None:
-                raise MalformedWebhookError("a hook has no requestId/recipientSeq")
+            message_id = nhn_hook_message_id(hook)
             code = hook.get("resultCode")
             reports.append(
                 DeliveryReport(
                     provider_message_id=message_id,
                     status=delivery_status(code),
                     channel=Channel.ALIMTALK,
-                    code=None if code is None else str(code),
+                    code=report_code(code),
                     reported_at=parse_time(hook.get("receiveDate")),
                 )
             )
         return reports
 
-    async def poll(self, provider_message_ids: Sequence[str]) -> list[DeliveryReport]:
-        reports: list[DeliveryReport] = []
-        for message_id in provider_message_ids:
-            report = await self._poll_one(message_id)
-            if report is not None:
-                reports.append(report)
-        return reports
-
     async def _poll_one(self, message_id: str) -> DeliveryReport | None:
-        request_id, _, seq = message_id.rpartition(":")
-        if not request_id or not seq.isdigit():
-            log.warning("nhn_alimtalk cannot poll malformed id %s", message_id)
+        ids = split_nhn_message_id(message_id)
+        if ids is None:
+            self._log.warning("nhn_alimtalk cannot poll malformed id %s", message_id)
             return None
+        request_id, seq = ids
         try:
-            response = await self._client.get(
-                f"{self._base}/messages/{request_id}/{seq}",
-                headers=self._headers(),
-                timeout=self._timeout,
-            )
+            response = await self._get(f"{self._base}/messages/{request_id}/{seq}", self._headers())
         except httpx.TransportError as exc:
-            log.warning("nhn_alimtalk poll of %s failed: %s", message_id, type(exc).__name__)
+            self._log.warning("nhn_alimtalk poll of %s failed: %s", message_id, type(exc).__name__)
             return None
         data = obj(response_json(response) if response.is_success else None)
         message = obj(data.get("message"))
         header = obj(data.get("header"))
         if not message:
-            log.warning("nhn_alimtalk poll of %s: HTTP %s", message_id, response.status_code)
+            self._log.warning("nhn_alimtalk poll of %s: HTTP %s", message_id, response.status_code)
             return None
         if header.get("isSuccessful") is not True:
-            log.warning("nhn_alimtalk poll of %s: code %s", message_id, header.get("resultCode"))
+            self._log.warning(
+                "nhn_alimtalk poll of %s: code %s", message_id, header.get("resultCode")
+            )
             return None
         code = message.get("resultCode")
         return DeliveryReport(
             provider_message_id=message_id,
             status=delivery_status(code, message.get("messageStatus")),
             channel=Channel.ALIMTALK,
-            code=None if code is None else str(code),
+            code=report_code(code),
             reported_at=parse_time(message.get("receiveDate")),
         )

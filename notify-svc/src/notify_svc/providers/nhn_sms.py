@@ -41,8 +41,7 @@ The provider message id is ``"{requestId}:{recipientSeq}"``.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,18 +56,21 @@ from notify_svc.encoding import (
 )
 from notify_svc.providers._common import (
     KST,
-    MalformedWebhookError,
+    NHN_WEBHOOK_SIGNATURE_HEADER,
+    HttpProvider,
     SignatureScheme,
     first_obj,
-    http_failure,
-    load_json,
+    nhn_hook_message_id,
+    nhn_message_id,
+    nhn_refusal,
+    nhn_result_hooks,
     obj,
     parse_time,
+    report_code,
     response_json,
-    scrub,
-    transport_failure,
+    split_nhn_message_id,
+    unreadable_answer,
     utc_now,
-    verify_signature,
 )
 from notify_svc.providers.base import (
     Channel,
@@ -77,17 +79,13 @@ from notify_svc.providers.base import (
     OutboundMessage,
     ProviderError,
     SendResult,
-    mask_phone,
 )
-from notify_svc.providers.nhn_alimtalk import provider_key
-
-log = logging.getLogger(__name__)
+from notify_svc.providers.nhn_alimtalk import nhn_headers, provider_key
 
 DEFAULT_BASE_URL = "https://api-sms.cloud.toast.com"
 DEFAULT_API_VERSION = "v3.0"
-WEBHOOK_SIGNATURE_HEADER = "X-Toast-Webhook-Signature"
+WEBHOOK_SIGNATURE_HEADER = NHN_WEBHOOK_SIGNATURE_HEADER
 
-RETRYABLE_CODES = frozenset({-9999})
 DELIVERED_CODES = frozenset({"1000"})
 #: Status query ``msgStatus`` codes.
 FAILED_MSG_STATUSES = frozenset({"0", "4", "5", "6"})
@@ -97,12 +95,6 @@ FAILED_MESSAGE_STATUSES = frozenset({"FAILED", "CANCEL", "DUPLICATED", "FAILED_A
 PENDING_MESSAGE_STATUSES = frozenset({"RESERVED", "SENDING", "RESEND_AD"})
 
 _PATHS = {Channel.SMS: "sms", Channel.LMS: "mms"}
-
-
-def _message_id(request_id: object, recipient_seq: object) -> str | None:
-    if not request_id or recipient_seq is None or recipient_seq == "":
-        return None
-    return f"{request_id}:{recipient_seq}"
 
 
 def webhook_status(message_status: object, result_code: object) -> DeliveryStatus:
@@ -158,7 +150,7 @@ def text_problem(message: OutboundMessage) -> str | None:
     return None
 
 
-class NhnSmsProvider:
+class NhnSmsProvider(HttpProvider):
     """SMS and LMS through NHN Cloud SMS."""
 
     name = "nhn_sms"
@@ -181,32 +173,28 @@ class NhnSmsProvider:
         clock: Callable[[], datetime] = utc_now,
         lookup_window: timedelta = timedelta(minutes=15),
     ) -> None:
+        super().__init__(
+            client=client,
+            timeout=timeout,
+            clock=clock,
+            webhook_secret=webhook_secret,
+            webhook_signature_header=webhook_signature_header,
+            webhook_signature_scheme=webhook_signature_scheme,
+        )
         self._secret_key = secret_key
         self._send_no = send_no
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient()
         self._base = f"{base_url.rstrip('/')}/sms/{api_version}/appKeys/{app_key}"
-        self._webhook_secret = webhook_secret
-        self._webhook_header = webhook_signature_header
-        self._webhook_scheme = SignatureScheme(webhook_signature_scheme)
         self._idempotency_header = idempotency_header
-        self._timeout = timeout
-        self._clock = clock
         self._lookup_window = lookup_window
 
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
-
     def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
-        headers = {
-            "Content-Type": "application/json;charset=UTF-8",
-            "X-Secret-Key": self._secret_key,
-        }
-        if idempotency_key is not None and self._idempotency_header:
-            headers[self._idempotency_header] = provider_key(idempotency_key)
-        return headers
+        return nhn_headers(self._secret_key, self._idempotency_header, idempotency_key)
+
+    def _send_headers(self, idempotency_key: str) -> dict[str, str]:
+        return self._headers(idempotency_key)
+
+    def _send_url(self, message: OutboundMessage) -> str:
+        return f"{self._base}/sender/{_PATHS[message.channel]}"
 
     def request_body(self, message: OutboundMessage) -> dict[str, Any]:
         """The documented JSON body for ``message``."""
@@ -229,57 +217,15 @@ class NhnSmsProvider:
         )
         return body
 
-    async def send(self, message: OutboundMessage) -> SendResult:
-        key = message.idempotency_key
-        body = self.request_body(message)
-        problem = text_problem(message)
-        if problem is not None:
-            log.warning("nhn_sms refused locally: %s", problem, extra={"idempotency_key": key})
-            return SendResult(
-                idempotency_key=key,
-                accepted=False,
-                error_code="invalid_text",
-                error_message=problem,
-            )
-        try:
-            response = await self._client.post(
-                f"{self._base}/sender/{_PATHS[message.channel]}",
-                json=body,
-                headers=self._headers(key),
-                timeout=self._timeout,
-            )
-        except httpx.TransportError as exc:
-            log.warning(
-                "nhn_sms send to %s failed in transport: %s",
-                mask_phone(message.to),
-                type(exc).__name__,
-                extra={"idempotency_key": key},
-            )
-            return transport_failure(key, exc)
-        result = self._result(key, response)
-        log.info(
-            "nhn_sms %s to %s: accepted=%s code=%s",
-            message.channel.value,
-            mask_phone(message.to),
-            result.accepted,
-            result.error_code,
-            extra={"idempotency_key": key, "provider_message_id": result.provider_message_id},
-        )
-        return result
+    def local_problem(self, message: OutboundMessage) -> str | None:
+        return text_problem(message)
 
-    def _result(self, key: str, response: httpx.Response) -> SendResult:
-        failure = http_failure(key, response, self._clock())
-        if failure is not None:
-            return failure
+    async def _result(self, message: OutboundMessage, response: httpx.Response) -> SendResult:
+        key = message.idempotency_key
         data = response_json(response)
         if data is None:
-            return SendResult(
-                idempotency_key=key,
-                accepted=False,
-                retryable=False,  # no idempotency key at NHN SMS: a blind retry could duplicate
-                error_code=f"http_{response.status_code}",
-                error_message="unreadable answer",
-            )
+            # no idempotency key at NHN SMS: a blind retry could duplicate
+            return unreadable_answer(key, response, retryable=False)
         header = obj(data.get("header"))
         inner = obj(obj(data.get("body")).get("data"))
         first = first_obj(inner.get("sendResultList"))
@@ -289,17 +235,11 @@ class NhnSmsProvider:
             return SendResult(
                 idempotency_key=key,
                 accepted=True,
-                provider_message_id=_message_id(inner.get("requestId"), first.get("recipientSeq")),
+                provider_message_id=nhn_message_id(
+                    inner.get("requestId"), first.get("recipientSeq")
+                ),
             )
-        if code is None:
-            code = f"http_{response.status_code}"
-        return SendResult(
-            idempotency_key=key,
-            accepted=False,
-            retryable=code in RETRYABLE_CODES or header.get("resultCode") in RETRYABLE_CODES,
-            error_code=str(code),
-            error_message=scrub(str(text)) if text else None,
-        )
+        return nhn_refusal(key, response, header, code, text)
 
     async def find_sent(self, idempotency_key: str, channel: Channel) -> str | None:
         """The provider message id of a recent send with this idempotency key, if any.
@@ -315,74 +255,47 @@ class NhnSmsProvider:
             "pageSize": "1",
         }
         try:
-            response = await self._client.get(
-                f"{self._base}/sender/{_PATHS[channel]}",
-                params=params,
-                headers=self._headers(),
-                timeout=self._timeout,
+            response = await self._get(
+                f"{self._base}/sender/{_PATHS[channel]}", self._headers(), params
             )
         except httpx.TransportError:
             return None
         data = obj(response_json(response) if response.is_success else None)
         first = first_obj(obj(data.get("body")).get("data"))
-        return _message_id(first.get("requestId"), first.get("recipientSeq"))
+        return nhn_message_id(first.get("requestId"), first.get("recipientSeq"))
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryReport]:
-        verify_signature(
-            headers,
-            body,
-            header_name=self._webhook_header,
-            secret=self._webhook_secret,
-            scheme=self._webhook_scheme,
-        )
-        payload = load_json(body)
-        if not isinstance(payload, dict) or not isinstance(payload.get("hooks", []), list):
-            raise MalformedWebhookError("not an NHN Cloud webhook")
-        if payload.get("event") != "MESSAGE_RESULT_UPDATE":
-            return []  # opt-outs (UNSUBSCRIBE) and country blocks carry no delivery results
         reports: list[DeliveryReport] = []
-        for hook in payload.get("hooks", []):
-            if not isinstance(hook, dict):
-                raise MalformedWebhookError("a hook is not an object")
-            message_id = _message_id(hook.get("requestId"), hook.get("recipientSeq"))
-            if message_id is None:
-                raise MalformedWebhookError("a hook has no requestId/recipientSeq")
+        for hook in nhn_result_hooks(self._webhook_payload(headers, body)):
+            message_id = nhn_hook_message_id(hook)
             code = hook.get("resultCode")
             reports.append(
                 DeliveryReport(
                     provider_message_id=message_id,
                     status=webhook_status(hook.get("messageStatus"), code),
                     channel=_channel_of(hook.get("senderType")),
-                    code=None if code is None else str(code),
+                    code=report_code(code),
                     reported_at=parse_time(hook.get("receiveDate")),
                 )
             )
         return reports
 
-    async def poll(self, provider_message_ids: Sequence[str]) -> list[DeliveryReport]:
-        reports: list[DeliveryReport] = []
-        for message_id in provider_message_ids:
-            report = await self._poll_one(message_id)
-            if report is not None:
-                reports.append(report)
-        return reports
-
     async def _poll_one(self, message_id: str) -> DeliveryReport | None:
-        request_id, _, seq = message_id.rpartition(":")
-        if not request_id or not seq.isdigit():
-            log.warning("nhn_sms cannot poll malformed id %s", message_id)
+        ids = split_nhn_message_id(message_id)
+        if ids is None:
+            self._log.warning("nhn_sms cannot poll malformed id %s", message_id)
             return None
+        request_id, seq = ids
         # The id does not say SMS or LMS; a request id exists under one of the two.
         for channel in (Channel.SMS, Channel.LMS):
             try:
-                response = await self._client.get(
+                response = await self._get(
                     f"{self._base}/sender/{_PATHS[channel]}/{request_id}",
-                    params={"recipientSeq": seq},
-                    headers=self._headers(),
-                    timeout=self._timeout,
+                    self._headers(),
+                    {"recipientSeq": seq},
                 )
             except httpx.TransportError as exc:
-                log.warning("nhn_sms poll of %s failed: %s", message_id, type(exc).__name__)
+                self._log.warning("nhn_sms poll of %s failed: %s", message_id, type(exc).__name__)
                 return None
             data = obj(response_json(response) if response.is_success else None)
             row = obj(obj(data.get("body")).get("data"))
@@ -392,8 +305,8 @@ class NhnSmsProvider:
                     provider_message_id=message_id,
                     status=query_status(row.get("msgStatus"), code),
                     channel=_channel_of(row.get("messageType") or _PATHS[channel]),
-                    code=None if code is None else str(code),
+                    code=report_code(code),
                     reported_at=parse_time(row.get("resultDate")),
                 )
-        log.warning("nhn_sms poll of %s: not found", message_id)
+        self._log.warning("nhn_sms poll of %s: not found", message_id)
         return None

@@ -41,27 +41,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from notify_svc.providers._common import (
+    HttpProvider,
     MalformedWebhookError,
     SignatureScheme,
     first_obj,
-    http_failure,
-    load_json,
     obj,
     parse_time,
+    report_code,
     response_json,
     scrub,
-    transport_failure,
+    unreadable_answer,
     utc_now,
-    verify_signature,
 )
 from notify_svc.providers.base import (
     Channel,
@@ -70,11 +68,8 @@ from notify_svc.providers.base import (
     OutboundMessage,
     ProviderError,
     SendResult,
-    mask_phone,
 )
 from notify_svc.providers.nhn_sms import text_problem
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.solapi.com"
 WEBHOOK_SIGNATURE_HEADER = "X-Solapi-Signature"
@@ -100,7 +95,7 @@ def signature(api_secret: str, date: str, salt: str) -> str:
     return hmac.new(api_secret.encode(), (date + salt).encode(), hashlib.sha256).hexdigest()
 
 
-class SolapiProvider:
+class SolapiProvider(HttpProvider):
     """AlimTalk, SMS and LMS through Solapi."""
 
     name = "solapi"
@@ -124,26 +119,22 @@ class SolapiProvider:
         clock: Callable[[], datetime] = utc_now,
         salt: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
+        super().__init__(
+            client=client,
+            timeout=timeout,
+            clock=clock,
+            webhook_secret=webhook_secret,
+            webhook_signature_header=webhook_signature_header,
+            webhook_signature_scheme=webhook_signature_scheme,
+        )
         self._api_key = api_key
         self._api_secret = api_secret
         self._sender = sender
         self._pf_id = pf_id
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient()
         self._base = base_url.rstrip("/")
         self._template_ids = dict(template_ids or {})
-        self._webhook_secret = webhook_secret
-        self._webhook_header = webhook_signature_header
-        self._webhook_scheme = SignatureScheme(webhook_signature_scheme)
-        self._timeout = timeout
         self._provider_fallback = provider_fallback
-        self._clock = clock
         self._salt = salt
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
 
     def authorization(self) -> str:
         """A fresh ``Authorization`` header value."""
@@ -156,6 +147,12 @@ class SolapiProvider:
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self.authorization(), "Content-Type": "application/json"}
+
+    def _send_headers(self, idempotency_key: str) -> dict[str, str]:
+        return self._headers()  # Solapi has no idempotency header (see customFields)
+
+    def _send_url(self, message: OutboundMessage) -> str:
+        return f"{self._base}/messages/v4/send-many/detail"
 
     def request_body(self, message: OutboundMessage) -> dict[str, Any]:
         """The documented JSON body for ``message``."""
@@ -182,57 +179,14 @@ class SolapiProvider:
         item["customFields"] = {"idempotencyKey": message.idempotency_key[:100]}
         return {"messages": [item], "showMessageList": True}
 
-    async def send(self, message: OutboundMessage) -> SendResult:
-        key = message.idempotency_key
-        body = self.request_body(message)
-        if message.channel is not Channel.ALIMTALK:
-            problem = text_problem(message)
-            if problem is not None:
-                log.warning("solapi refused locally: %s", problem, extra={"idempotency_key": key})
-                return SendResult(
-                    idempotency_key=key,
-                    accepted=False,
-                    error_code="invalid_text",
-                    error_message=problem,
-                )
-        try:
-            response = await self._client.post(
-                f"{self._base}/messages/v4/send-many/detail",
-                json=body,
-                headers=self._headers(),
-                timeout=self._timeout,
-            )
-        except httpx.TransportError as exc:
-            log.warning(
-                "solapi send to %s failed in transport: %s",
-                mask_phone(message.to),
-                type(exc).__name__,
-                extra={"idempotency_key": key},
-            )
-            return transport_failure(key, exc)
-        result = self._result(key, response)
-        log.info(
-            "solapi %s to %s: accepted=%s code=%s",
-            message.channel.value,
-            mask_phone(message.to),
-            result.accepted,
-            result.error_code,
-            extra={"idempotency_key": key, "provider_message_id": result.provider_message_id},
-        )
-        return result
+    def local_problem(self, message: OutboundMessage) -> str | None:
+        return None if message.channel is Channel.ALIMTALK else text_problem(message)
 
-    def _result(self, key: str, response: httpx.Response) -> SendResult:
-        failure = http_failure(key, response, self._clock())
-        if failure is not None:
-            return failure
+    async def _result(self, message: OutboundMessage, response: httpx.Response) -> SendResult:
+        key = message.idempotency_key
         data = response_json(response)
         if data is None:
-            return SendResult(
-                idempotency_key=key,
-                accepted=False,
-                error_code=f"http_{response.status_code}",
-                error_message="unreadable answer",
-            )
+            return unreadable_answer(key, response)
         if not response.is_success:
             return SendResult(
                 idempotency_key=key,
@@ -261,64 +215,50 @@ class SolapiProvider:
         )
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryReport]:
-        verify_signature(
-            headers,
-            body,
-            header_name=self._webhook_header,
-            secret=self._webhook_secret,
-            scheme=self._webhook_scheme,
-        )
-        payload = load_json(body)
+        payload = self._webhook_payload(headers, body)
         events = payload if isinstance(payload, list) else [payload]
         reports: list[DeliveryReport] = []
         for event in events:
             data = event.get("data") if isinstance(event, dict) else None
             if not isinstance(data, dict) or not data.get("messageId"):
                 raise MalformedWebhookError("not a Solapi single report")
-            channel = _CHANNELS.get(str(data.get("type") or "").upper())
-            if channel is None:
-                continue  # message types we never send
-            code = data.get("statusCode")
-            reports.append(
-                DeliveryReport(
-                    provider_message_id=str(data["messageId"]),
-                    status=delivery_status(code),
-                    channel=channel,
-                    code=None if code is None else str(code),
-                    reported_at=parse_time(data.get("dateReceived") or data.get("dateReported")),
-                )
-            )
+            report = _report(str(data["messageId"]), data, "dateReported")
+            if report is not None:
+                reports.append(report)
         return reports
 
-    async def poll(self, provider_message_ids: Sequence[str]) -> list[DeliveryReport]:
-        reports: list[DeliveryReport] = []
-        for message_id in provider_message_ids:
-            try:
-                response = await self._client.get(
-                    f"{self._base}/messages/v4/list",
-                    params={"messageId": message_id},
-                    headers=self._headers(),
-                    timeout=self._timeout,
-                )
-            except httpx.TransportError as exc:
-                log.warning("solapi poll of %s failed: %s", message_id, type(exc).__name__)
-                continue
-            data = obj(response_json(response) if response.is_success else None)
-            found = obj(obj(data.get("messageList")).get(message_id))
-            if not found:
-                log.warning("solapi poll of %s: HTTP %s", message_id, response.status_code)
-                continue
-            channel = _CHANNELS.get(str(found.get("type") or "").upper())
-            if channel is None:
-                continue
-            code = found.get("statusCode")
-            reports.append(
-                DeliveryReport(
-                    provider_message_id=message_id,
-                    status=delivery_status(code),
-                    channel=channel,
-                    code=None if code is None else str(code),
-                    reported_at=parse_time(found.get("dateReceived")),
-                )
+    async def _poll_one(self, message_id: str) -> DeliveryReport | None:
+        try:
+            response = await self._get(
+                f"{self._base}/messages/v4/list", self._headers(), {"messageId": message_id}
             )
-        return reports
+        except httpx.TransportError as exc:
+            self._log.warning("solapi poll of %s failed: %s", message_id, type(exc).__name__)
+            return None
+        data = obj(response_json(response) if response.is_success else None)
+        found = obj(obj(data.get("messageList")).get(message_id))
+        if not found:
+            self._log.warning("solapi poll of %s: HTTP %s", message_id, response.status_code)
+            return None
+        return _report(message_id, found)
+
+
+def _report(
+    message_id: str, data: Mapping[str, Any], fallback_date: str | None = None
+) -> DeliveryReport | None:
+    """The report a webhook event's or status answer's message carries (None for types we
+    never send)."""
+    channel = _CHANNELS.get(str(data.get("type") or "").upper())
+    if channel is None:
+        return None
+    code = data.get("statusCode")
+    received = data.get("dateReceived")
+    if not received and fallback_date is not None:
+        received = data.get(fallback_date)
+    return DeliveryReport(
+        provider_message_id=message_id,
+        status=delivery_status(code),
+        channel=channel,
+        code=report_code(code),
+        reported_at=parse_time(received),
+    )

@@ -1,4 +1,5 @@
-"""The clock the time-driven rules read: the system's, or one a test moves by hand."""
+"""The clock the time-driven rules (tiers and deadlines, quiet hours, retries, leases) read: the
+system's, or one a test sets and moves by hand."""
 
 from __future__ import annotations
 
@@ -32,3 +33,7 @@ class ManualClock:
         """Move forward by ``timedelta(**delta)``."""
         self._now += timedelta(**delta)
         return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump to ``when`` (timezone-aware)."""
+        self._now = when
