@@ -13,7 +13,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import service
-from proposal_svc.consumers import tally_handler
+from proposal_svc.consumers import apply_pending_tallies, tally_consumer, tally_handler
 from proposal_svc.models import Forum, Obligation, OutboxMessage, Proposal, TimelineEntry
 from proposal_svc.schemas import ProposalCreate
 from proposal_svc.service import ProposalContext
@@ -58,13 +58,8 @@ async def test_tally_events_cross_tiers_once(
                 data,
                 headers={"Nats-Msg-Id": envelope.id + "-copy"},
             )
-    runner = ConsumerRunner(
-        name="proposal-svc-tallies",
-        stream="VOTE",
-        handlers={VoteTallyChanged: tally_handler(ctx)},
-        sessions=sessions,
-        js=js,
-    )
+    # One event per transaction (the runner's fallback mode).
+    runner = tally_consumer(sessions, js, ctx, one_transaction=False, collect_ms=0)
     for _ in range(3):
         await runner.process_batch(wait=0.3)
     await nc.close()
@@ -112,15 +107,7 @@ def _runner(
     sessions: async_sessionmaker[AsyncSession], js: Any, ctx: ProposalContext
 ) -> ConsumerRunner:
     # As `proposal-svc consume` runs it: a fetch is handled in one transaction.
-    return ConsumerRunner(
-        name="proposal-svc-tallies",
-        stream="VOTE",
-        handlers={VoteTallyChanged: tally_handler(ctx)},
-        sessions=sessions,
-        js=js,
-        one_transaction=True,
-        collect_ms=100,
-    )
+    return tally_consumer(sessions, js, ctx)
 
 
 async def test_a_batch_jumping_tiers_crosses_each_exactly_once(
@@ -211,6 +198,7 @@ async def test_counts_collected_in_a_rolled_back_transaction_are_dropped(
 ) -> None:
     proposal_id = await _proposal(sessions, ctx)
     handle = tally_handler(ctx)
+    apply = apply_pending_tallies(ctx)
 
     def tally(count: int) -> tuple[VoteTallyChanged, Any]:
         event_ = VoteTallyChanged(
@@ -224,12 +212,13 @@ async def test_counts_collected_in_a_rolled_back_transaction_are_dropped(
     async def failing_batch() -> None:
         async with transaction(sessions) as session:
             await handle(session, *tally(70))
-            raise RuntimeError("the batch failed")
+            raise RuntimeError("the batch failed")  # before the runner's before_commit hook
 
     with pytest.raises(RuntimeError):
         await failing_batch()
     async with transaction(sessions) as session:
         await handle(session, *tally(20))
+        await apply(session)
     async with sessions() as session:
         stored = await session.get(Proposal, proposal_id)
         kinds = (await session.scalars(select(Obligation.kind))).all()

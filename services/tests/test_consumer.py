@@ -267,3 +267,45 @@ async def test_collect_window_takes_a_trickle_as_one_batch(
     taken = await runner.process_batch(wait=2.0)
     await publisher
     assert taken == 5  # one call, one transaction, although they arrived 100 ms apart
+
+
+@pytest.mark.parametrize("one_transaction", [True, False])
+async def test_before_commit_runs_once_per_transaction_inside_it(
+    engine: AsyncEngine, js: JetStreamContext, one_transaction: bool
+) -> None:
+    """Handlers collect into the session; the hook applies what they collected, once per
+    transaction, and its writes commit with the inbox rows (in both modes)."""
+
+    async def handler(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        assert isinstance(event, SampleHappened)
+        session.info.setdefault("collected", []).append(event.note)
+
+    hook_calls: list[list[str]] = []
+
+    async def before_commit(session: AsyncSession) -> None:
+        collected = session.info.pop("collected", [])
+        hook_calls.append(collected)
+        outbox.add(session, SampleHappened(sample_id=uuid.uuid4(), note=",".join(collected)))
+
+    runner = ConsumerRunner(
+        name=f"hooked-{one_transaction}",
+        stream="SAMPLE",
+        handlers={SampleHappened: handler},
+        sessions=create_sessionmaker(engine),
+        js=js,
+        one_transaction=one_transaction,
+        before_commit=before_commit,
+    )
+    for note in ("a", "b", "c"):
+        await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4(), note=note)))
+    await runner.setup()
+    assert await runner.process_batch(wait=2.0) == 3
+    expected = [["a", "b", "c"]] if one_transaction else [["a"], ["b"], ["c"]]
+    assert hook_calls == expected
+    async with create_sessionmaker(engine)() as session:
+        written = sorted(
+            e["data"]["note"] for e in (await session.scalars(select(OutboxMessage.envelope))).all()
+        )
+        inbox = await session.scalar(select(func.count()).select_from(InboxMessage))
+    assert written == sorted(",".join(c) for c in expected)
+    assert inbox == 3

@@ -6,7 +6,7 @@ batches of up to 100, all in one transaction. Counts only grow and a later event
 carries a count at least as high, so applying each event one by one repeats work that the
 highest count of the batch subsumes: the handler only *collects* the counts of its transaction
 (:class:`PendingTallies`), and they are applied together just before that transaction commits
-(SQLAlchemy's ``before_commit`` session event) -- one locked read and one update per batch,
+(the consumer runner's ``before_commit`` hook) -- one locked read and one update per batch,
 tiers still crossed one by one between the stored count and the new one. The inbox rows, the
 counts and whatever crossing a tier creates commit together, or not at all (a failure in the
 batch falls back to one event per transaction, as before).
@@ -15,14 +15,11 @@ batch falls back to one event per transaction, as before).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
-from sqlalchemy.util import await_
 
 from proposal_svc import service
 from proposal_svc.config import get_settings
@@ -47,42 +44,52 @@ class PendingTallies:
         else:
             self.forums[event.target_id] = max(event.count, self.forums.get(event.target_id, 0))
 
-    async def apply(self, session: AsyncSession, ctx: ProposalContext) -> None:
-        await service.apply_proposal_tallies(session, ctx, self.proposals)
-        await service.apply_forum_tallies(session, self.forums)
-
-
-def pending_tallies(session: AsyncSession, ctx: ProposalContext) -> PendingTallies:
-    """The counts collected in ``session``'s transaction; the first call arranges for them to be
-    applied when it commits (a rolled-back transaction drops them with everything else)."""
-    pending: PendingTallies | None = session.info.get(_PENDING)
-    if pending is None:
-        pending = session.info[_PENDING] = PendingTallies()
-
-        def apply_before_commit(sync_session: Session) -> None:
-            collected = sync_session.info.pop(_PENDING, None)
-            if collected is not None:
-                # The commit runs in SQLAlchemy's greenlet: await_ runs the async use case on
-                # the same connection and transaction, before the commit itself.
-                await_(collected.apply(session, ctx))
-
-        def drop_after_rollback(sync_session: Session, _previous: object) -> None:
-            sync_session.info.pop(_PENDING, None)
-
-        event.listen(session.sync_session, "before_commit", apply_before_commit, once=True)
-        event.listen(session.sync_session, "after_soft_rollback", drop_after_rollback, once=True)
-    return pending
-
 
 def tally_handler(ctx: ProposalContext) -> Handler:
-    """The handler of ``vote.tally_changed``: proposals cross tiers, forums count participants
-    (applied per batch when its transaction commits, see the module doc)."""
+    """The handler of ``vote.tally_changed``: it collects the count in the transaction's
+    :class:`PendingTallies`; :func:`apply_pending_tallies` applies them before the commit."""
 
     async def handle(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
         assert isinstance(event, VoteTallyChanged)
-        pending_tallies(session, ctx).add(event)
+        pending: PendingTallies = session.info.setdefault(_PENDING, PendingTallies())
+        pending.add(event)
 
     return handle
+
+
+def apply_pending_tallies(ctx: ProposalContext) -> Callable[[AsyncSession], Awaitable[None]]:
+    """The runner's ``before_commit`` hook: proposals cross tiers, forums count participants,
+    once per transaction at the highest count of each target (nothing if none was collected)."""
+
+    async def apply(session: AsyncSession) -> None:
+        pending: PendingTallies | None = session.info.pop(_PENDING, None)
+        if pending is not None:
+            await service.apply_proposal_tallies(session, ctx, pending.proposals)
+            await service.apply_forum_tallies(session, pending.forums)
+
+    return apply
+
+
+def tally_consumer(
+    sessions: async_sessionmaker[AsyncSession],
+    js: JetStreamContext,
+    ctx: ProposalContext,
+    *,
+    one_transaction: bool = True,
+    collect_ms: int = 100,
+) -> ConsumerRunner:
+    """The consumer of ``vote.tally_changed``. By default as ``proposal-svc consume`` runs it:
+    one tally event per agreement, so a fetch (collected for 100 ms) is one transaction."""
+    return ConsumerRunner(
+        name="proposal-svc-tallies",
+        stream="VOTE",
+        handlers={VoteTallyChanged: tally_handler(ctx)},
+        sessions=sessions,
+        js=js,
+        one_transaction=one_transaction,
+        collect_ms=collect_ms,
+        before_commit=apply_pending_tallies(ctx),
+    )
 
 
 def consumers(
@@ -90,15 +97,4 @@ def consumers(
 ) -> Sequence[ConsumerRunner]:
     """The consumers ``proposal-svc consume`` runs."""
     ctx = ProposalContext(settings=get_settings(), clock=clock or SystemClock())
-    return [
-        ConsumerRunner(
-            name="proposal-svc-tallies",
-            stream="VOTE",
-            handlers={VoteTallyChanged: tally_handler(ctx)},
-            sessions=sessions,
-            js=js,
-            # One tally event per agreement: a fetch is handled in one transaction.
-            one_transaction=True,
-            collect_ms=100,
-        )
-    ]
+    return [tally_consumer(sessions, js, ctx)]

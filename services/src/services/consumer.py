@@ -6,6 +6,10 @@ together, then the message is acked. A redelivered event whose inbox row exists 
 without calling the handler again. A handler that keeps failing is retried with backoff up to
 ``max_deliver`` times, then the message is copied to ``deadletter.<consumer>.<subject>`` and
 acked, so one poisonous event cannot block the stream.
+
+``before_commit`` (optional) runs at the end of every transaction the runner opens, after the
+handlers and before the commit, in both modes: handlers that only collect what their events say
+(e.g. the highest tally per target) can apply it once per batch there.
 """
 
 from __future__ import annotations
@@ -78,8 +82,11 @@ class ConsumerRunner:
         ack_wait: float = 30.0,
         one_transaction: bool = False,
         collect_ms: int = 0,
+        before_commit: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
+        #: Runs in each transaction after its handlers, before the commit (see the module doc).
+        self._before_commit = before_commit
         #: Handle all messages of a fetch in one transaction (one commit instead of one per
         #: event, for high-volume handlers); any failure falls back to one message at a time.
         self._one_transaction = one_transaction
@@ -171,6 +178,8 @@ class ConsumerRunner:
                     if event_id in fresh and event_id not in seen:
                         seen.add(event_id)
                         await handler(session, event, envelope)
+                if self._before_commit is not None:
+                    await self._before_commit(session)
         except Exception:
             log.warning(
                 "consumer %s: batch of %d failed; handling one by one",
@@ -201,6 +210,8 @@ class ConsumerRunner:
                     EVENTS_HANDLED.labels(self.name, "duplicate").inc()
                 else:
                     await handler(session, event, envelope)
+                    if self._before_commit is not None:
+                        await self._before_commit(session)
                     EVENTS_HANDLED.labels(self.name, "handled").inc()
         except Exception as exc:
             delivered = msg.metadata.num_delivered
