@@ -19,12 +19,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from e2e_runtime import Runtime, leftovers
 from fabric_network import FabricNetwork, FabricNetworkError
+from test_participation import Platform
 
 from ledger_svc.backend import batch_root
 from ledger_svc.fabric import Gateway, VotesContract, load_profile
@@ -42,37 +42,11 @@ CONCURRENCY = 16
 OUTAGE_SECONDS = 30.0
 
 
-class Platform:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-        self.gate = asyncio.Semaphore(CONCURRENCY)
+class FabricPlatform(Platform):
+    """The e2e client of test_participation, plus what this scenario asks of the platform."""
 
-    async def sign_in(self, seed: str) -> str:
-        async with self.gate:
-            started = await self.client.post(
-                "/v1/identity/verifications", json={"provider": "sandbox"}
-            )
-            assert started.status_code == 201, started.text
-            done = await self.client.post(
-                f"/v1/identity/verifications/{started.json()['verification_id']}/complete",
-                json={
-                    "persona": {
-                        "name": "시민",
-                        "birthdate": "1988-02-03",
-                        "phone": "010-3333-4444",
-                        "ci_seed": seed,
-                    }
-                },
-            )
-            assert done.status_code == 200, done.text
-            return str(done.json()["access_token"])
-
-    async def call(
-        self, method: str, path: str, token: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.gate:
-            return await self.client.request(method, path, headers=headers, **kwargs)
+    async def token(self, seed: str) -> str:
+        return str((await self.sign_in(seed))["access_token"])
 
     async def propose(self, token: str, title: str) -> str:
         created = await self.call(
@@ -88,10 +62,10 @@ class Platform:
             tally = await self.call("GET", f"/v1/votes/tallies/proposals/{pid}")
             return tally.status_code == 200
 
-        await eventually("the proposal to be open for agreements", votable)
+        await self.eventually("the proposal to be open for agreements", votable, 120)
         return pid
 
-    async def agree(self, token: str, pid: str) -> str:
+    async def agree_one(self, token: str, pid: str) -> str:
         response = await self.call("POST", "/v1/votes/agreements", token, json={"proposal_id": pid})
         assert response.status_code == 201, response.text
         return str(response.json()["vote_id"])
@@ -104,15 +78,6 @@ class Platform:
     async def tree_size(self) -> int:
         head = await self.call("GET", "/v1/ledger/head")
         return int(head.json()["tree_size"]) if head.status_code == 200 else 0
-
-
-async def eventually(what: str, check: Any, within: float = 120.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 async def _receipts_anchored_in_fabric(
@@ -161,8 +126,8 @@ async def _duplicate_is_refused_on_chain(contract: VotesContract, receipt_leaf: 
     assert await contract.count_target(original.target) == before
 
 
-async def _scenario(platform: Platform, network: FabricNetwork, ledger_url: str) -> None:
-    tokens = await asyncio.gather(*(platform.sign_in(f"fabric-e2e-{i:04d}") for i in range(241)))
+async def _scenario(platform: FabricPlatform, network: FabricNetwork, ledger_url: str) -> None:
+    tokens = await asyncio.gather(*(platform.token(f"fabric-e2e-{i:04d}") for i in range(241)))
     proposer, voters = tokens[0], tokens[1:]
     auditor = Gateway(load_profile(network.profile), org="CitizenAuditMSP")
     contract = VotesContract(auditor)
@@ -170,7 +135,7 @@ async def _scenario(platform: Platform, network: FabricNetwork, ledger_url: str)
         # 1. Agreements become receipts anchored in Fabric blocks.
         pid = await platform.propose(proposer, "따릉이 대여소 확대 (Fabric)")
         vote_ids = list(
-            await asyncio.gather(*(platform.agree(token, pid) for token in voters[:60]))
+            await asyncio.gather(*(platform.agree_one(token, pid) for token in voters[:60]))
         )
         again = await platform.call(
             "POST", "/v1/votes/agreements", voters[0], json={"proposal_id": pid}
@@ -180,7 +145,7 @@ async def _scenario(platform: Platform, network: FabricNetwork, ledger_url: str)
         async def recorded() -> bool:
             return await platform.tree_size() >= len(vote_ids)
 
-        await eventually("the ledger to anchor every agreement", recorded)
+        await platform.eventually("the ledger to anchor every agreement", recorded, 120)
         await _receipts_anchored_in_fabric(platform, contract, vote_ids)
         target = f"proposal:{pid}"
         assert await contract.count_target(target) == await platform.tally(pid) == 60
@@ -197,7 +162,7 @@ async def _scenario(platform: Platform, network: FabricNetwork, ledger_url: str)
             async def keep_agreeing() -> list[str]:
                 ids = []
                 for token in outage_voters:
-                    ids.append(await platform.agree(token, second))
+                    ids.append(await platform.agree_one(token, second))
                     await asyncio.sleep(OUTAGE_SECONDS * 1.5 / len(outage_voters))
                 return ids
 
@@ -217,7 +182,7 @@ async def _scenario(platform: Platform, network: FabricNetwork, ledger_url: str)
                         and fabric.startswith("unreachable")
                     )
 
-                await eventually(
+                await platform.eventually(
                     "ledger-svc's readyz to report Fabric unreachable", reports_fabric_down, 60
                 )
                 await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped_at)))
@@ -231,14 +196,14 @@ async def _scenario(platform: Platform, network: FabricNetwork, ledger_url: str)
                 ready = await direct.get(f"{ledger_url}/readyz")
                 return ready.status_code == 200 and ready.json()["checks"].get("fabric") == "ok"
 
-            await eventually("ledger-svc to be ready again", ready_again, 120)
+            await platform.eventually("ledger-svc to be ready again", ready_again, 120)
 
         total = len(vote_ids) + len(outage_ids)
 
         async def caught_up() -> bool:
             return await platform.tree_size() >= total
 
-        await eventually("every vote of the outage to be anchored", caught_up, 300)
+        await platform.eventually("every vote of the outage to be anchored", caught_up, 300)
         await asyncio.sleep(3)  # a doubled append would land now
         assert await platform.tree_size() == total
         second_target = f"proposal:{second}"
@@ -260,7 +225,7 @@ async def _scenario(platform: Platform, network: FabricNetwork, ledger_url: str)
                 outage_ids
             )
 
-        await eventually("the audit of the second proposal", audited, 120)
+        await platform.eventually("the audit of the second proposal", audited, 120)
         audit = (await platform.call("GET", f"/v1/ledger/audit/targets/{second}")).json()
         assert audit["consistent"] is True, audit
     finally:
@@ -310,7 +275,9 @@ def test_agreements_are_anchored_on_fabric_through_caddy(runtime: Runtime) -> No
             async with httpx.AsyncClient(
                 base_url=runtime.entry_url, timeout=30.0, limits=limits, trust_env=False
             ) as client:
-                await _scenario(Platform(client), network, runtime.service_url("ledger"))
+                await _scenario(
+                    FabricPlatform(client, CONCURRENCY), network, runtime.service_url("ledger")
+                )
 
         asyncio.run(run())
         assert runtime.interrupt() == 0

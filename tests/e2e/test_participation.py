@@ -25,9 +25,9 @@ CONCURRENCY = 24
 class Platform:
     """A client of the running platform, through its single entry point."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, concurrency: int = CONCURRENCY) -> None:
         self.client = client
-        self.gate = asyncio.Semaphore(CONCURRENCY)
+        self.gate = asyncio.Semaphore(concurrency)
 
     async def sign_in(self, seed: str, **persona: Any) -> dict[str, Any]:
         async with self.gate:
