@@ -132,6 +132,10 @@ async def _stored_batch_records(session: AsyncSession, batch_seq: int) -> list[V
         return None
 
 
+def _local_tx_id(seq: int, root: bytes) -> str:
+    return hashlib.sha256(f"local:{seq}:".encode() + root).hexdigest()
+
+
 class LocalBackend:
     """Anchors in our own Postgres: the tx id is the hash of (seq, batch root)."""
 
@@ -144,9 +148,11 @@ class LocalBackend:
         return None
 
     async def append_batch(self, session: AsyncSession, batch: BatchToAnchor) -> Anchor:
-        tx_id = hashlib.sha256(f"local:{batch.seq}:".encode() + batch.batch_root).hexdigest()
         return Anchor(
-            backend=self.name, tx_id=tx_id, block=batch.seq, committed_at=batch.committed_at
+            backend=self.name,
+            tx_id=_local_tx_id(batch.seq, batch.batch_root),
+            block=batch.seq,
+            committed_at=batch.committed_at,
         )
 
     async def get_anchor(self, session: AsyncSession, batch_seq: int) -> Anchor | None:
@@ -170,11 +176,10 @@ class LocalBackend:
         records = await _stored_batch_records(session, batch_seq)
         if records is None:
             return False
-        expected_tx = hashlib.sha256(f"local:{batch_seq}:".encode() + batch.batch_root).hexdigest()
         return (
             len(records) == batch.size
             and batch_root(records) == batch.batch_root
-            and batch.tx_id == expected_tx
+            and batch.tx_id == _local_tx_id(batch_seq, batch.batch_root)
         )
 
 
