@@ -57,6 +57,7 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 BENCH_DIR: Final = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+from bench_report import BENCHMARKS_HEADER, replace_section  # noqa: E402
 from e2e_runtime import SERVICES, Runtime  # noqa: E402
 
 from services.testing.servers import free_port, postgres_data_dir  # noqa: E402
@@ -1130,7 +1131,7 @@ def write_report(command: str, bench: Bench, args: argparse.Namespace, wall_s: f
         + "."
     )
     lines.append(MARK_END)
-    _replace_section(REPORT, MARK_BEGIN, MARK_END, "\n".join(lines))
+    replace_section(REPORT, MARK_BEGIN, MARK_END, "\n".join(lines), empty=BENCHMARKS_HEADER)
 
 
 def _next_settle(steps: list[Step], step: Step) -> float:
@@ -1175,17 +1176,7 @@ def write_profiles(command: str, profiled: list[tuple[Step, str, dict[str, Any]]
             *(f"| `{name}` | {share:.1%} |" for name, share in found["inclusive"]),
         ]
     lines.append(PROFILE_END)
-    _replace_section(PERFORMANCE, PROFILE_BEGIN, PROFILE_END, "\n".join(lines))
-
-
-def _replace_section(path: Path, begin: str, end: str, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text)
+    replace_section(PERFORMANCE, PROFILE_BEGIN, PROFILE_END, "\n".join(lines))
 
 
 # --- main ------------------------------------------------------------------------------------

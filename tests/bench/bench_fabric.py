@@ -45,6 +45,7 @@ import nats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ledger-svc" / "tests"))
 
+from bench_report import BENCHMARKS_HEADER, replace_section  # noqa: E402
 from fabric_network import FabricNetwork  # noqa: E402
 from ledger_helpers import KEY, vote_cast  # noqa: E402
 
@@ -289,13 +290,7 @@ record): from publication to the record's visibility in ledger-svc's database (i
 served, its batch committed in a Fabric block first): **p50 {lag["p50_ms"]:,.0f} ms, p99
 {lag["p99_ms"]:,.0f} ms**, max {lag["max_ms"]:,.0f} ms.
 {END}"""
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    replace_section(REPORT, BEGIN, END, section, empty=BENCHMARKS_HEADER)
 
 
 def _fabric_setting(name: str, default: str) -> str:

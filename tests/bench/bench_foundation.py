@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import httpx
 import nats
+from bench_report import BENCHMARKS_HEADER, replace_section
 
 from services import nats as nats_mod
 from services import outbox
@@ -200,17 +201,7 @@ embedded wheels on loopback, identity-svc as one uvicorn worker, load generator 
 | sign-in (start + complete verification, new citizen, tokens issued; {identity_fig["citizens"]} citizens, {identity_fig["concurrency"]} concurrent) | {identity_fig["sign_in_per_s"]:,.0f} sign-ins/s, p50 {identity_fig["sign_in_p50_ms"]:.0f} ms, p99 {identity_fig["sign_in_p99_ms"]:.0f} ms |
 | `GET /v1/identity/me` (ES256 verification + one query) | {identity_fig["me_per_s"]:,.0f} req/s, p50 {identity_fig["me_p50_ms"]:.0f} ms, p99 {identity_fig["me_p99_ms"]:.0f} ms |
 {MARK_END}"""
-    text = (
-        REPORT.read_text()
-        if REPORT.exists()
-        else "# Benchmarks\n\nFigures are measured by `make bench`; each section names its command.\n"
-    )
-    if MARK_BEGIN in text:
-        head, rest = text.split(MARK_BEGIN, 1)
-        text = head + section + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    replace_section(REPORT, MARK_BEGIN, MARK_END, section, empty=BENCHMARKS_HEADER)
 
 
 async def main() -> None:

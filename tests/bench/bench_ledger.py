@@ -37,6 +37,7 @@ import nats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ledger-svc" / "tests"))
 
+from bench_report import BENCHMARKS_HEADER, replace_section  # noqa: E402
 from ledger_helpers import vote_cast  # noqa: E402
 
 from ledger_svc import ledger  # noqa: E402
@@ -259,13 +260,7 @@ the ledger batch that holds it (when its receipt can be served): **p50 {lag["p50
 p99 {lag["p99_ms"]:,.0f} ms**, max {lag["max_ms"]:,.0f} ms; {lag["mean_batch"]:,.1f} records per batch on average
 (weighted by record).
 {END}"""
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    replace_section(REPORT, BEGIN, END, section, empty=BENCHMARKS_HEADER)
 
 
 async def main() -> None:
