@@ -13,7 +13,6 @@ probes must not fail because the API is busy.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Collection
 
 from prometheus_client import Counter
@@ -47,17 +46,17 @@ class InFlightLimitMiddleware:
         self.max_wait = max_wait
         self.retry_after = retry_after
         self.exempt = frozenset(exempt)
+        #: Requests being served (admitted and not finished).
         self.in_flight = 0
-        #: Requests waiting for a slot, oldest first; a finishing request hands its slot over.
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # asyncio.Semaphore is first come, first served, and passes a slot on when a woken
+        # waiter is cancelled, so a waiter that gives up never loses one.
+        self._slots = asyncio.Semaphore(max(limit, 1))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.limit <= 0 or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        if self.in_flight < self.limit:
-            self.in_flight += 1
-        elif not await self._wait_for_slot():
+        if not await self._admit():
             REQUESTS_SHED.inc()
             response = problem_response(
                 scope.get("path"),
@@ -69,41 +68,23 @@ class InFlightLimitMiddleware:
             )
             await response(scope, receive, send)
             return
+        self.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self._release()
+            self.in_flight -= 1
+            self._slots.release()
 
-    async def _wait_for_slot(self) -> bool:
-        """Queue for a slot; True once one was handed over, False after ``max_wait``."""
+    async def _admit(self) -> bool:
+        """Take a slot, waiting up to ``max_wait`` for one; False when none came in time."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # returns at once
+            return True
         if self.max_wait <= 0:
             return False
-        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(slot)
         try:
             async with asyncio.timeout(self.max_wait):
-                await slot
-            return True
-        except BaseException as exc:
-            # Timed out or cancelled; if the slot was handed over at that very moment, it is
-            # ours: pass it on rather than lose it.
-            if slot.done() and not slot.cancelled():
-                self._release()
-            if isinstance(exc, TimeoutError):
-                return False
-            raise
-        finally:
-            if not slot.done() or slot.cancelled():
-                try:
-                    self._waiters.remove(slot)
-                except ValueError:
-                    pass
-
-    def _release(self) -> None:
-        """Hand the slot to the oldest waiter still waiting, or free it."""
-        while self._waiters:
-            slot = self._waiters.popleft()
-            if not slot.done():
-                slot.set_result(None)
-                return
-        self.in_flight -= 1
+                await self._slots.acquire()
+        except TimeoutError:
+            return False
+        return True
