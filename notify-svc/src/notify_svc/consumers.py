@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Final
 
 from nats.js import JetStreamContext
@@ -83,6 +84,23 @@ def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
     """The handlers of ``notify-svc consume``; ``clock`` stamps the rows (tests move it)."""
     clock = clock or SystemClock()
 
+    async def tell(
+        session: AsyncSession,
+        envelope: CloudEvent,
+        citizen_id: uuid.UUID,
+        message: Message,
+        now: datetime,
+    ) -> None:
+        """Plan ``message`` to one citizen for this event."""
+        await service.plan(
+            session,
+            event_id=_event_id(envelope),
+            event_type=envelope.type,
+            citizen_ids=[citizen_id],
+            message=message,
+            now=now,
+        )
+
     async def on_submitted(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
         assert isinstance(event, ProposalSubmitted)
         await service.remember_proposal(
@@ -104,14 +122,7 @@ def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
                 "기한": format_kst_date(event.due_at),
             },
         )
-        await service.plan(
-            session,
-            event_id=_event_id(envelope),
-            event_type=envelope.type,
-            citizen_ids=[event.author_id],
-            message=message,
-            now=now,
-        )
+        await tell(session, envelope, event.author_id, message, now)
 
     async def on_answered(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
         assert isinstance(event, ProposalAnswered)
@@ -120,13 +131,12 @@ def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
             session, event.proposal_id, event.author_id, event.title, now
         )
         answerer = ANSWERER_LABELS.get(event.answered_by_role, "서울특별시")
-        await service.plan(
+        await tell(
             session,
-            event_id=_event_id(envelope),
-            event_type=envelope.type,
-            citizen_ids=[event.author_id],
-            message=Message("PROPOSAL_ANSWERED", {"제안제목": event.title, "답변주체": answerer}),
-            now=now,
+            envelope,
+            event.author_id,
+            Message("PROPOSAL_ANSWERED", {"제안제목": event.title, "답변주체": answerer}),
+            now,
         )
 
     async def on_status_changed(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
@@ -139,19 +149,18 @@ def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
         # withdraw: neither is news to them.
         if event.from_status is None or event.to_status in ("open", "withdrawn"):
             return
-        await service.plan(
+        await tell(
             session,
-            event_id=_event_id(envelope),
-            event_type=envelope.type,
-            citizen_ids=[event.author_id],
-            message=Message(
+            envelope,
+            event.author_id,
+            Message(
                 "PROPOSAL_STATUS_CHANGED",
                 {
                     "제안제목": event.title,
                     "상태": STATUS_LABELS.get(event.to_status, event.to_status),
                 },
             ),
-            now=now,
+            now,
         )
 
     async def on_forum_opened(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
@@ -160,16 +169,15 @@ def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
         if ref is None:
             # A forum of its own, or about a proposal older than the stream: nobody to tell.
             return
-        await service.plan(
+        await tell(
             session,
-            event_id=_event_id(envelope),
-            event_type=envelope.type,
-            citizen_ids=[ref.author_id],
-            message=Message(
+            envelope,
+            ref.author_id,
+            Message(
                 "FORUM_OPENED",
                 {"공론장제목": event.title, "마감일시": format_kst_datetime(event.closes_at)},
             ),
-            now=clock.now(),
+            clock.now(),
         )
 
     async def on_forum_closed(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
@@ -181,14 +189,7 @@ def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
         )
         ref = await service.proposal_ref(session, event.proposal_id)
         if ref is not None:
-            await service.plan(
-                session,
-                event_id=_event_id(envelope),
-                event_type=envelope.type,
-                citizen_ids=[ref.author_id],
-                message=message,
-                now=now,
-            )
+            await tell(session, envelope, ref.author_id, message, now)
         await service.add_recipient_job(
             session,
             event_id=_event_id(envelope),
