@@ -94,6 +94,11 @@ async def test_preferences_default_then_replace(
             "validation-error",
         ),
         ("{not json", 400, "malformed-json"),
+        (
+            '{"channels": ["sms"], "opt_out": false, "x": "' + "x" * 1_100_000 + '"}',
+            413,
+            "payload-too-large",
+        ),
     ],
 )
 async def test_bad_preferences_are_refused_and_change_nothing(
@@ -265,6 +270,16 @@ async def test_unknown_provider_and_malformed_reports(
         await client.post("/v1/notifications/webhooks/dev", content=body, headers=signed),
         400,
         "malformed-webhook",
+    )
+    huge = b'{"reports": [' + b'{"status": "delivered"},' * 60_000 + b"{}]}"
+    assert_problem(
+        await client.post(
+            "/v1/notifications/webhooks/dev",
+            content=huge,
+            headers={SIGNATURE_HEADER: sign_webhook(secret, huge)},
+        ),
+        413,
+        "payload-too-large",
     )
 
 
