@@ -30,7 +30,7 @@ $(UV):
 sync: .venv/.synced
 
 run: sync
-	$(RUN) python -m services.localrt.run
+	$(RUN) python -m services_dev.localrt.run
 
 test: lint typecheck chaincode-test pytest
 
@@ -44,7 +44,7 @@ format: sync
 
 # One run per workspace member: each member's tests have a conftest.py, and mypy cannot hold
 # two modules of one name in a run.
-TYPECHECK_TARGETS := services identity-svc proposal-svc vote-svc ledger-svc notify-svc "tests docs/generate.py"
+TYPECHECK_TARGETS := services services-dev identity-svc proposal-svc vote-svc ledger-svc notify-svc "tests docs/generate.py"
 
 typecheck: sync
 	@set -e; for target in $(TYPECHECK_TARGETS); do echo "mypy $$target"; $(RUN) mypy $$target; done

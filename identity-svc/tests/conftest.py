@@ -11,9 +11,9 @@ import pytest
 
 from identity_svc.config import IdentitySettings
 from identity_svc.main import create_app
-from services.localrt.postgres import EmbeddedPostgres
-from services.testing import running_app
-from services.testing.plugin import clone_database, migrated_template
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing import running_app
+from services_dev.testing.plugin import clone_database, migrated_template
 
 MIGRATIONS = Path(__file__).parents[1] / "src" / "identity_svc" / "migrations"
 

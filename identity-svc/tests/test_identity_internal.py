@@ -23,7 +23,7 @@ from identity_svc.contacts import normalise_phone
 from identity_svc.main import create_app
 from services.db import Base, create_engine, to_plain_url
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, ServiceAuth, decode_service_key
-from services.testing import running_app
+from services_dev.testing import running_app
 
 NOTIFY = ServiceAuth("notify-svc", decode_service_key(DEV_NOTIFY_SERVICE_KEY))
 IDENTITY_TABLES = [getattr(models, name) for name in models.__all__]

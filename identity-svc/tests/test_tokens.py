@@ -18,7 +18,7 @@ from identity_svc.keys import ActiveKey
 from identity_svc.main import create_app
 from identity_svc.tokens import AccessTokenClaims, issue_access_token
 from services.db import create_engine, create_sessionmaker, transaction
-from services.testing import running_app
+from services_dev.testing import running_app
 
 
 def _b64(data: bytes) -> str:

@@ -26,9 +26,9 @@ from ledger_svc.config import LedgerSettings
 from ledger_svc.ledger import LedgerContext
 from ledger_svc.main import build_backend, create_app
 from services.db import create_engine, create_sessionmaker
-from services.localrt.postgres import EmbeddedPostgres
-from services.testing import running_app
-from services.testing.plugin import clone_database, migrated_template
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing import running_app
+from services_dev.testing.plugin import clone_database, migrated_template
 
 MIGRATIONS = Path(__file__).parents[1] / "src" / "ledger_svc" / "migrations"
 BACKENDS = ("local", "fabric")

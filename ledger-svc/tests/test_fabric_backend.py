@@ -45,7 +45,7 @@ from services import nats as nats_mod
 from services.canonical import VoteRecord, voter_tag
 from services.db import transaction
 from services.events import VoteCast, to_envelope
-from services.testing import running_app
+from services_dev.testing import running_app
 
 Sessions = async_sessionmaker[AsyncSession]
 

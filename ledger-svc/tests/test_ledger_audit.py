@@ -26,11 +26,11 @@ from ledger_svc.models import OutboxMessage
 from services import nats as nats_mod
 from services.db import create_engine, create_sessionmaker, to_plain_url, transaction
 from services.events import ProposalOpened, to_envelope
-from services.localrt.postgres import EmbeddedPostgres
 from services.outbox import OutboxRelay
-from services.testing import running_app
-from services.testing.plugin import clone_database, migrated_template
-from services.testing.tokens import TestTokens
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing import running_app
+from services_dev.testing.plugin import clone_database, migrated_template
+from services_dev.testing.tokens import TestTokens
 from vote_svc import consumers as vote_consumers
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app as create_vote_app

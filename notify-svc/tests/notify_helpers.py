@@ -21,7 +21,7 @@ from notify_svc.service import Message, plan
 from services.clock import ManualClock
 from services.db import transaction
 from services.events import ForumOpened, to_envelope
-from services.testing.tokens import TestTokens
+from services_dev.testing.tokens import TestTokens
 from vote_svc.consumers import TARGET_HANDLERS
 
 #: Noon in Seoul (03:00 UTC): outside quiet hours.

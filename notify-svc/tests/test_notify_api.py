@@ -26,8 +26,8 @@ from notify_svc.models import DeliveryReportRow, Notification
 from notify_svc.providers.dev import SIGNATURE_HEADER, sign_webhook
 from notify_svc.registry import build_providers
 from services.clock import ManualClock
-from services.testing import running_app
-from services.testing.tokens import TestTokens
+from services_dev.testing import running_app
+from services_dev.testing.tokens import TestTokens
 
 PROBLEM = "application/problem+json"
 

@@ -6,7 +6,7 @@ import httpx
 
 from notify_svc.config import NotifySettings
 from notify_svc.main import create_app
-from services.testing import running_app
+from services_dev.testing import running_app
 
 
 async def test_health_ready_and_openapi(service_env: dict[str, str]) -> None:

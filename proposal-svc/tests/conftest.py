@@ -15,10 +15,10 @@ from proposal_svc.main import create_app
 from proposal_svc.service import ProposalContext
 from services.clock import ManualClock
 from services.db import create_engine, create_sessionmaker
-from services.localrt.postgres import EmbeddedPostgres
-from services.testing import running_app
-from services.testing.plugin import clone_database, migrated_template
-from services.testing.tokens import TestTokens
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing import running_app
+from services_dev.testing.plugin import clone_database, migrated_template
+from services_dev.testing.tokens import TestTokens
 
 MIGRATIONS = Path(__file__).parents[1] / "src" / "proposal_svc" / "migrations"
 

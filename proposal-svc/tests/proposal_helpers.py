@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from services.testing.tokens import TestTokens
+from services_dev.testing.tokens import TestTokens
 
 BODY = {
     "title": "따릉이 대여소를 늘려주세요",

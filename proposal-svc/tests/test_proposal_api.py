@@ -15,7 +15,7 @@ from proposal_helpers import BODY, propose
 from proposal_svc.config import ProposalSettings
 from services.clock import ManualClock
 from services.db import to_plain_url
-from services.testing.tokens import TestTokens
+from services_dev.testing.tokens import TestTokens
 
 
 async def _count(settings: ProposalSettings, table: str) -> int:

@@ -38,8 +38,8 @@ from proposal_svc.similarity import (
     index_fields,
 )
 from services.db import create_engine, create_sessionmaker
-from services.localrt.postgres import EmbeddedPostgres
-from services.testing.servers import create_database
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing.servers import create_database
 
 CORPUS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "corpus" / "seoul_proposals.json").read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from services.app import ServiceSpec, create_service_app
 from services.config import ServiceSettings
 from services.problems import ProblemError
-from services.testing import running_app
+from services_dev.testing import running_app
 
 
 class ThingCreate(BaseModel):

@@ -29,7 +29,7 @@ from services.auth import (
     require_roles,
 )
 from services.config import ServiceSettings
-from services.testing import running_app
+from services_dev.testing import running_app
 
 ISS = "https://democracy.seoul.example/identity"
 AUD = "democracy-platform"

@@ -19,7 +19,7 @@ from services.app import ServiceSpec, create_service_app
 from services.config import ServiceSettings
 from services.db import SessionDep
 from services.limits import InFlightLimitMiddleware
-from services.testing import running_app
+from services_dev.testing import running_app
 
 router = APIRouter()
 

@@ -4,7 +4,7 @@ FastAPI app can do per request (one raw asyncpg INSERT), in the same run on the 
 Run with ``python tests/bench/bench_agreements.py`` (``make bench`` runs it after the foundation
 benchmark). It
 
-1. starts the platform exactly as ``make run`` does (``python -m services.localrt.run``, through
+1. starts the platform exactly as ``make run`` does (``python -m services_dev.localrt.run``, through
    tests/e2e/e2e_runtime.py) on free ports with its own temporary data directory;
 2. signs in ``--citizens`` sandbox citizens through :8000 (their access tokens), and has them
    propose ``--proposals`` proposals plus one *hot* proposal, waiting until vote-svc knows each
@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from bench_report import BENCHMARKS_HEADER, replace_section  # noqa: E402
 from e2e_runtime import SERVICES, Runtime  # noqa: E402
 
-from services.testing.servers import free_port, postgres_data_dir  # noqa: E402
+from services_dev.testing.servers import free_port, postgres_data_dir  # noqa: E402
 
 REPORT: Final = ROOT / "docs" / "BENCHMARKS.md"
 PERFORMANCE: Final = ROOT / "docs" / "performance.md"
@@ -133,7 +133,7 @@ def process_group(proc: psutil.Process) -> str:
         return f"{match.group(1)}-{match.group(2)}"
     if "honcho" in line:
         return "honcho"
-    if "services.localrt.run" in line:
+    if "services_dev.localrt.run" in line:
         return "launcher"
     return str(proc.name())
 
@@ -1059,7 +1059,7 @@ def write_report(command: str, bench: Bench, args: argparse.Namespace, wall_s: f
         f"Command: `{command}` — run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, {wall_s:.0f} s in all. The platform runs as `make run` "
-        "runs it (`python -m services.localrt.run`: Caddy on the entry port, five APIs as one "
+        "runs it (`python -m services_dev.localrt.run`: Caddy on the entry port, five APIs as one "
         "uvicorn worker each, relays, consumers, PostgreSQL and NATS from the embedded wheels); "
         f"{len(bench.population.tokens):,} sandbox citizens signed in through the entry port "
         f"({bench.population.sign_in_s:.0f} s), {len(bench.population.proposals) - 1} open "
@@ -1189,7 +1189,7 @@ async def run(args: argparse.Namespace, command: str) -> None:
     profiled: list[tuple[Step, str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-agreements-") as tmp:
         work = Path(tmp)
-        say("starting the platform (python -m services.localrt.run)")
+        say("starting the platform (python -m services_dev.localrt.run)")
         with platform_running(work) as runtime:
             plat = Platform(runtime, work)
             try:

@@ -58,10 +58,10 @@ from services import nats as nats_mod  # noqa: E402
 from services.canonical import VoteRecord, voter_tag  # noqa: E402
 from services.db import create_engine, create_sessionmaker, to_asyncpg_url  # noqa: E402
 from services.events import to_envelope  # noqa: E402
-from services.localrt.nats import EmbeddedNats  # noqa: E402
-from services.localrt.postgres import EmbeddedPostgres  # noqa: E402
 from services.migrations import upgrade  # noqa: E402
-from services.testing.servers import free_port  # noqa: E402
+from services_dev.localrt.nats import EmbeddedNats  # noqa: E402
+from services_dev.localrt.postgres import EmbeddedPostgres  # noqa: E402
+from services_dev.testing.servers import free_port  # noqa: E402
 
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- fabric:begin -->", "<!-- fabric:end -->"

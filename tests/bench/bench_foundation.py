@@ -29,12 +29,12 @@ from services import outbox
 from services.consumer import InboxMessage
 from services.db import Base, create_engine, create_sessionmaker, to_asyncpg_url, transaction
 from services.events import Event
-from services.localrt.nats import EmbeddedNats
-from services.localrt.postgres import EmbeddedPostgres
 from services.migrations import upgrade
 from services.nats import StreamSpec
 from services.outbox import OutboxMessage, OutboxRelay
-from services.testing.servers import free_port
+from services_dev.localrt.nats import EmbeddedNats
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "BENCHMARKS.md"

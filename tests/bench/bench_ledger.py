@@ -48,10 +48,10 @@ from ledger_svc.ledger import LedgerContext  # noqa: E402
 from services import nats as nats_mod  # noqa: E402
 from services.db import create_engine, create_sessionmaker, to_asyncpg_url, transaction  # noqa: E402
 from services.events import to_envelope  # noqa: E402
-from services.localrt.nats import EmbeddedNats  # noqa: E402
-from services.localrt.postgres import EmbeddedPostgres  # noqa: E402
 from services.migrations import upgrade  # noqa: E402
-from services.testing.servers import free_port  # noqa: E402
+from services_dev.localrt.nats import EmbeddedNats  # noqa: E402
+from services_dev.localrt.postgres import EmbeddedPostgres  # noqa: E402
+from services_dev.testing.servers import free_port  # noqa: E402
 
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- ledger:begin -->", "<!-- ledger:end -->"
@@ -128,7 +128,7 @@ async def bench_receipt_lag(args: argparse.Namespace, work: Path) -> dict[str, f
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     from e2e_runtime import SERVICES, Runtime
 
-    from services.testing.servers import postgres_data_dir
+    from services_dev.testing.servers import postgres_data_dir
 
     ports = {
         "PLATFORM_HTTP_PORT": free_port(),

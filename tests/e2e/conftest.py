@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from e2e_runtime import SERVICES, Runtime
 
-from services.testing.servers import free_port, postgres_data_dir
+from services_dev.testing.servers import free_port, postgres_data_dir
 
 
 @pytest.fixture

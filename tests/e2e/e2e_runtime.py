@@ -1,4 +1,4 @@
-"""The local runtime as the end-to-end tests drive it: ``python -m services.localrt.run`` (what
+"""The local runtime as the end-to-end tests drive it: ``python -m services_dev.localrt.run`` (what
 ``make run`` runs) on free ports with its own data directory."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Runtime:
         env.update(self.extra_env)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.localrt.run"],
+                [sys.executable, "-m", "services_dev.localrt.run"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=out,

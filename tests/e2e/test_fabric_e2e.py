@@ -31,7 +31,7 @@ from ledger_svc.fabric import Gateway, VotesContract, load_profile
 from ledger_svc.fabric.receipts import check_on_chain
 from ledger_svc.verify import VerificationResult, verify_receipt
 from services.canonical import VoteRecord
-from services.localrt.run import LocalConfig, build_env
+from services_dev.localrt.run import LocalConfig, build_env
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """End to end: ``make run`` (the local launcher) brings the platform up and down cleanly.
 
-Runs ``python -m services.localrt.run`` on free ports with its own data directory, talks to the
+Runs ``python -m services_dev.localrt.run`` on free ports with its own data directory, talks to the
 services directly and through Caddy, stops it with SIGINT, checks that nothing of ours survives,
 and starts it again on the same data to see the data persist.
 """

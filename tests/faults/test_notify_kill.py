@@ -28,9 +28,9 @@ from identity_svc.config import IdentitySettings
 from identity_svc.main import create_app as create_identity_app
 from notify_svc.service import Message, plan
 from services.db import create_engine, create_sessionmaker, to_plain_url, transaction
-from services.localrt.postgres import EmbeddedPostgres
-from services.testing.plugin import clone_database, migrated_template
-from services.testing.servers import free_port
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing.plugin import clone_database, migrated_template
+from services_dev.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

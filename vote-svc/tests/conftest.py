@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db import create_engine, create_sessionmaker
-from services.localrt.postgres import EmbeddedPostgres
-from services.testing import running_app
-from services.testing.plugin import clone_database, migrated_template
-from services.testing.tokens import TestTokens
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing import running_app
+from services_dev.testing.plugin import clone_database, migrated_template
+from services_dev.testing.tokens import TestTokens
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app
 

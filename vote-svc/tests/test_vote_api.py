@@ -30,7 +30,7 @@ from vote_helpers import (
 )
 
 from services.canonical import VoteRecord, target_key, voter_tag
-from services.testing.tokens import TestTokens
+from services_dev.testing.tokens import TestTokens
 from vote_svc import service
 from vote_svc.config import VoteSettings
 

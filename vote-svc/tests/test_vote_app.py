@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from services.db import Base, create_engine, to_plain_url
-from services.testing import running_app
+from services_dev.testing import running_app
 from vote_svc import cli
 from vote_svc.config import VoteSettings, get_settings
 from vote_svc.main import create_app

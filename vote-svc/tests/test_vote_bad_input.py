@@ -16,7 +16,7 @@ import jwt
 import pytest
 from vote_helpers import NOTHING, Sessions, open_forum, open_proposal, written
 
-from services.testing.tokens import TestTokens
+from services_dev.testing.tokens import TestTokens
 
 PROBLEM = "application/problem+json"
 TWO_MB = 2 * 1024 * 1024

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select
 from vote_helpers import FORUM_OPTIONS, Sessions, Written, open_forum, open_proposal, written
 
-from services.testing.tokens import TestTokens
+from services_dev.testing.tokens import TestTokens
 from vote_svc.models import OutboxMessage, Vote
 
 

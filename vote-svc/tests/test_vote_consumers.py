@@ -30,8 +30,8 @@ from vote_helpers import (
 from services import nats as nats_mod
 from services.consumer import ConsumerRunner, InboxMessage
 from services.events import Event, to_envelope
-from services.testing.tokens import TestTokens
 from services.worker import consumers_body
+from services_dev.testing.tokens import TestTokens
 from vote_svc.config import VoteSettings
 from vote_svc.consumers import SUSPENSIONS_CONSUMER, TARGETS_CONSUMER, build_consumers
 from vote_svc.models import CitizenSuspension, Target

@@ -21,7 +21,7 @@ from services import nats as nats_mod
 from services.canonical import VoteRecord, target_key
 from services.events import CloudEvent, VoteCast, VoteTallyChanged, parse_event
 from services.outbox import OutboxRelay
-from services.testing.tokens import TestTokens
+from services_dev.testing.tokens import TestTokens
 from vote_svc.config import VoteSettings
 
 

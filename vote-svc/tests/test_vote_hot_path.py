@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vote_helpers import Sessions, Written, open_proposal, written
 
-from services.testing import running_app
-from services.testing.tokens import TestTokens
+from services_dev.testing import running_app
+from services_dev.testing.tokens import TestTokens
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app
 from vote_svc.schemas import AgreementPublic, Receipt, agreement_json

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from vote_helpers import Sessions, open_forum, open_proposal
 
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, ServiceAuth, decode_service_key
-from services.testing import running_app
-from services.testing.tokens import TestTokens
+from services_dev.testing import running_app
+from services_dev.testing.tokens import TestTokens
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app
 

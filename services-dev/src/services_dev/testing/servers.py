@@ -1,6 +1,6 @@
 """Real PostgreSQL and NATS servers for tests, started once per test session.
 
-The fixtures here are plain ``@pytest.fixture`` functions; :mod:`services.testing.plugin`
+The fixtures here are plain ``@pytest.fixture`` functions; :mod:`services_dev.testing.plugin`
 re-exports them. Both servers listen on free loopback ports and keep their data in the session's
 temporary directory, so parallel test runs (and a running ``make run``) do not collide.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.localrt.nats import EmbeddedNats, NatsError
-from services.localrt.postgres import LOCALE, EmbeddedPostgres, PostgresError
+from services_dev.localrt.nats import EmbeddedNats, NatsError
+from services_dev.localrt.postgres import LOCALE, EmbeddedPostgres, PostgresError
 
 __all__ = ["create_database", "free_port", "nats_server", "pg_server", "postgres_data_dir"]
 

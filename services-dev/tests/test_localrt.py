@@ -17,11 +17,11 @@ import nats
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from services.localrt.nats import EmbeddedNats, NatsError
-from services.localrt.postgres import EmbeddedPostgres, PostgresAlreadyRunningError
-from services.localrt.processes import port_is_free
-from services.localrt.run import SERVICES, LauncherError, LocalConfig, build_env
-from services.testing.servers import create_database, free_port, postgres_data_dir
+from services_dev.localrt.nats import EmbeddedNats, NatsError
+from services_dev.localrt.postgres import EmbeddedPostgres, PostgresAlreadyRunningError
+from services_dev.localrt.processes import port_is_free
+from services_dev.localrt.run import SERVICES, LauncherError, LocalConfig, build_env
+from services_dev.testing.servers import create_database, free_port, postgres_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -364,7 +364,7 @@ def test_launcher_runs_the_procfile_and_stops_everything_on_sigint(
             [
                 sys.executable,
                 "-m",
-                "services.localrt.run",
+                "services_dev.localrt.run",
                 "--procfile",
                 str(procfile),
                 "--no-migrate",

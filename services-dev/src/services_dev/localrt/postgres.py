@@ -29,7 +29,7 @@ from typing import IO, Self
 
 import psutil  # type: ignore[import-untyped]
 
-from services.localrt.processes import (
+from services_dev.localrt.processes import (
     can_connect,
     parent_death_preexec,
     stop_popen,

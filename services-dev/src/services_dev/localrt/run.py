@@ -1,4 +1,4 @@
-"""Local launcher: ``python -m services.localrt.run`` (what ``make run`` calls).
+"""Local launcher: ``python -m services_dev.localrt.run`` (what ``make run`` calls).
 
 Starts the embedded PostgreSQL and NATS servers, creates one database per service, applies each
 service's migrations, writes the runtime description (``runtime.json``, ``runtime.env``) into the
@@ -34,9 +34,9 @@ from typing import IO, Any, Final
 
 import psutil  # type: ignore[import-untyped]
 
-from services.localrt.nats import EmbeddedNats, NatsError
-from services.localrt.postgres import EmbeddedPostgres, PostgresError
-from services.localrt.processes import (
+from services_dev.localrt.nats import EmbeddedNats, NatsError
+from services_dev.localrt.postgres import EmbeddedPostgres, PostgresError
+from services_dev.localrt.processes import (
     become_subreaper,
     parent_death_preexec,
     port_is_free,
@@ -538,7 +538,7 @@ class Launcher:
 
     def _write_runtime_env(self) -> None:
         lines = [
-            "# Environment exported by `python -m services.localrt.run` to every process.",
+            "# Environment exported by `python -m services_dev.localrt.run` to every process.",
             f"# Load into a shell with: set -a; . {self.config.runtime_env}; set +a",
         ]
         lines += [f"{key}={shlex.quote(value)}" for key, value in sorted(self.exported.items())]
@@ -757,7 +757,7 @@ class Launcher:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m services.localrt.run",
+        prog="python -m services_dev.localrt.run",
         description="Run the platform locally: embedded PostgreSQL + NATS, Caddy, services.",
     )
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""pytest plugin (loaded with ``-p services.testing.plugin``): real PostgreSQL and NATS started
+"""pytest plugin (loaded with ``-p services_dev.testing.plugin``): real PostgreSQL and NATS started
 once per test session from the embedded wheels, and per-test isolation (a fresh database per
 test, JetStream emptied between tests)."""
 
@@ -13,9 +13,9 @@ import nats
 import pytest
 
 from services.db import to_asyncpg_url
-from services.localrt.postgres import EmbeddedPostgres
 from services.migrations import upgrade
-from services.testing.servers import create_database, nats_server, pg_server
+from services_dev.localrt.postgres import EmbeddedPostgres
+from services_dev.testing.servers import create_database, nats_server, pg_server
 
 __all__ = ["migrated_template", "nats_server", "pg_server", "service_env"]
 

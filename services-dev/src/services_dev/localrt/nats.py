@@ -15,7 +15,7 @@ from typing import IO, Self
 
 import psutil  # type: ignore[import-untyped]
 
-from services.localrt.processes import (
+from services_dev.localrt.processes import (
     parent_death_preexec,
     port_is_free,
     stop_popen,
@@ -74,7 +74,7 @@ class EmbeddedNats:
     ) -> None:
         """Describe a server; nothing runs until :meth:`start`.
 
-        ``die_with_parent``: see :class:`services.localrt.postgres.EmbeddedPostgres`.
+        ``die_with_parent``: see :class:`services_dev.localrt.postgres.EmbeddedPostgres`.
         """
         self.store_dir = Path(store_dir).expanduser().resolve()
         self.port = port

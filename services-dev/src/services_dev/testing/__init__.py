@@ -1,4 +1,4 @@
-"""Test helpers shared by every service's tests (fixtures live in :mod:`services.testing.plugin`)."""
+"""Test helpers shared by every service's tests (fixtures live in :mod:`services_dev.testing.plugin`)."""
 
 from __future__ import annotations
 
