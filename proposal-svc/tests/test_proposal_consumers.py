@@ -13,13 +13,13 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import service
-from proposal_svc.consumers import apply_pending_tallies, tally_consumer, tally_handler
+from proposal_svc.consumers import apply_tallies, tally_consumer
 from proposal_svc.models import Forum, Obligation, OutboxMessage, Proposal, TimelineEntry
 from proposal_svc.schemas import ProposalCreate
 from proposal_svc.service import ProposalContext
 from services import nats as nats_mod
 from services.auth import Principal
-from services.consumer import ConsumerRunner
+from services.consumer import ConsumerRunner, Delivered
 from services.db import transaction
 from services.events import VoteTallyChanged, to_envelope
 
@@ -193,32 +193,29 @@ async def test_a_batch_updates_each_proposal_once(
     assert list(kinds) == ["department_answer"]
 
 
-async def test_counts_collected_in_a_rolled_back_transaction_are_dropped(
+async def test_counts_applied_in_a_rolled_back_transaction_are_dropped(
     sessions: async_sessionmaker[AsyncSession], ctx: ProposalContext
 ) -> None:
     proposal_id = await _proposal(sessions, ctx)
-    handle = tally_handler(ctx)
-    apply = apply_pending_tallies(ctx)
 
-    def tally(count: int) -> tuple[VoteTallyChanged, Any]:
+    def tally(count: int) -> Delivered[VoteTallyChanged]:
         event_ = VoteTallyChanged(
             target_type="proposal",
             target_id=proposal_id,
             count=count,
             changed_at=datetime.now(UTC),
         )
-        return event_, to_envelope(event_)
+        return Delivered(event_, to_envelope(event_))
 
     async def failing_batch() -> None:
         async with transaction(sessions) as session:
-            await handle(session, *tally(70))
-            raise RuntimeError("the batch failed")  # before the runner's before_commit hook
+            await apply_tallies(ctx, session, [tally(70)])
+            raise RuntimeError("the batch failed")  # after the counts were applied
 
     with pytest.raises(RuntimeError):
         await failing_batch()
     async with transaction(sessions) as session:
-        await handle(session, *tally(20))
-        await apply(session)
+        await apply_tallies(ctx, session, [tally(20)])
     async with sessions() as session:
         stored = await session.get(Proposal, proposal_id)
         kinds = (await session.scalars(select(Obligation.kind))).all()

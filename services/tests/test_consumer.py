@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import nats
+import nats.js.errors
 import pytest
 from nats.js import JetStreamContext
 from services_helpers import SampleHappened, create_outbox_inbox
@@ -16,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services import nats as nats_mod
 from services import outbox
-from services.consumer import ConsumerRunner, InboxMessage
+from services.consumer import (
+    BatchHandler,
+    ConsumerRunner,
+    Delivered,
+    Handlers,
+    InboxMessage,
+    Unavailable,
+)
 from services.db import create_engine, create_sessionmaker
 from services.events import CloudEvent, Event, to_envelope
 from services.nats import STREAMS, StreamSpec
@@ -269,43 +277,153 @@ async def test_collect_window_takes_a_trickle_as_one_batch(
     assert taken == 5  # one call, one transaction, although they arrived 100 ms apart
 
 
-@pytest.mark.parametrize("one_transaction", [True, False])
-async def test_before_commit_runs_once_per_transaction_inside_it(
-    engine: AsyncEngine, js: JetStreamContext, one_transaction: bool
+async def test_a_batch_handler_gets_every_fresh_event_of_a_fetch_in_one_transaction(
+    engine: AsyncEngine, js: JetStreamContext
 ) -> None:
-    """Handlers collect into the session; the hook applies what they collected, once per
-    transaction, and its writes commit with the inbox rows (in both modes)."""
+    calls: list[list[str]] = []
 
-    async def handler(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, SampleHappened)
-        session.info.setdefault("collected", []).append(event.note)
-
-    hook_calls: list[list[str]] = []
-
-    async def before_commit(session: AsyncSession) -> None:
-        collected = session.info.pop("collected", [])
-        hook_calls.append(collected)
-        outbox.add(session, SampleHappened(sample_id=uuid.uuid4(), note=",".join(collected)))
+    async def handle(session: AsyncSession, batch: Sequence[Delivered[SampleHappened]]) -> None:
+        notes = [d.event.note for d in batch]
+        calls.append(notes)
+        # Its writes commit with the inbox rows.
+        outbox.add(session, SampleHappened(sample_id=uuid.uuid4(), note=",".join(notes)))
 
     runner = ConsumerRunner(
-        name=f"hooked-{one_transaction}",
+        name="batched",
         stream="SAMPLE",
-        handlers={SampleHappened: handler},
+        batch=BatchHandler(SampleHappened, handle),
         sessions=create_sessionmaker(engine),
         js=js,
-        one_transaction=one_transaction,
-        before_commit=before_commit,
     )
-    for note in ("a", "b", "c"):
+    envelopes = [to_envelope(SampleHappened(sample_id=uuid.uuid4(), note=n)) for n in "abc"]
+    for envelope in envelopes:
+        await _publish(js, envelope)
+    await _publish(js, envelopes[1], msg_id="republished")  # a copy in the same fetch
+    await runner.setup()
+    assert await runner.process_batch(wait=2.0) == 4
+    assert calls == [["a", "b", "c"]]
+    await _publish(js, envelopes[2], msg_id="republished-later")  # already in the inbox
+    await _drain(runner, rounds=1)
+    assert calls == [["a", "b", "c"]]
+    async with create_sessionmaker(engine)() as session:
+        written = [
+            e["data"]["note"] for e in (await session.scalars(select(OutboxMessage.envelope)))
+        ]
+        inbox = await session.scalar(select(func.count()).select_from(InboxMessage))
+    assert written == ["a,b,c"]
+    assert inbox == 3
+
+
+async def test_a_failing_batch_is_handled_one_event_at_a_time_and_the_poison_dead_lettered(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    handled: list[str] = []
+
+    async def handle(session: AsyncSession, batch: Sequence[Delivered[SampleHappened]]) -> None:
+        if any(d.event.note == "poison" for d in batch):
+            raise RuntimeError("poison")
+        handled.extend(d.event.note for d in batch)
+
+    runner = ConsumerRunner(
+        name="batch-poison",
+        stream="SAMPLE",
+        batch=BatchHandler(SampleHappened, handle),
+        sessions=create_sessionmaker(engine),
+        js=js,
+        max_deliver=3,
+        backoff=(0.05,),
+    )
+    for note in ("a", "poison", "b"):
+        await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4(), note=note)))
+    for _ in range(10):
+        await runner.process_batch(wait=0.2)
+    assert sorted(handled) == ["a", "b"]
+    dead = await js.get_last_msg("DEADLETTER", "deadletter.batch-poison.sample.happened.v1")
+    assert dead.headers is not None
+    assert dead.headers["Deadletter-Consumer"] == "batch-poison"
+    assert dead.headers["Deadletter-Subject"] == "sample.happened.v1"
+    assert dead.headers["Deadletter-Deliveries"] == "3"
+    assert "poison" in dead.headers["Deadletter-Error"]
+
+
+async def test_unavailable_pauses_and_retries_the_same_messages_without_counting_them(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    """A backend outage is not a poisonous event: however long it lasts, nothing is dead-
+    lettered; the runner says it is paused, then handles each event once when it returns."""
+    outage = 4
+    attempts = 0
+    handled: list[str] = []
+    changes: list[str | None] = []
+
+    async def handle(session: AsyncSession, batch: Sequence[Delivered[SampleHappened]]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= outage:
+            raise Unavailable("peers down")
+        handled.extend(d.event.note for d in batch)
+
+    runner = ConsumerRunner(
+        name="pausing",
+        stream="SAMPLE",
+        batch=BatchHandler(SampleHappened, handle),
+        sessions=create_sessionmaker(engine),
+        js=js,
+        max_deliver=1,
+        max_pause=0.1,
+        on_pause=changes.append,
+    )
+    for note in ("a", "b"):
         await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4(), note=note)))
     await runner.setup()
-    assert await runner.process_batch(wait=2.0) == 3
-    expected = [["a", "b", "c"]] if one_transaction else [["a"], ["b"], ["c"]]
-    assert hook_calls == expected
-    async with create_sessionmaker(engine)() as session:
-        written = sorted(
-            e["data"]["note"] for e in (await session.scalars(select(OutboxMessage.envelope))).all()
-        )
-        inbox = await session.scalar(select(func.count()).select_from(InboxMessage))
-    assert written == sorted(",".join(c) for c in expected)
-    assert inbox == 3
+    stop = asyncio.Event()
+    assert await runner.process_batch(wait=2.0, stop=stop) == 2
+    assert sorted(handled) == ["a", "b"]
+    assert runner.paused is None
+    assert changes == ["peers down"] * outage + [None]
+    info = await js.consumer_info("SAMPLE", "pausing")
+    assert info.num_ack_pending == 0
+    with pytest.raises(nats.js.errors.NotFoundError):
+        await js.get_last_msg("DEADLETTER", "deadletter.pausing.sample.happened.v1")
+
+
+async def test_a_stop_during_a_pause_gives_the_messages_back(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    async def handle(session: AsyncSession, batch: Sequence[Delivered[SampleHappened]]) -> None:
+        raise Unavailable("still down")
+
+    runner = ConsumerRunner(
+        name="stopped",
+        stream="SAMPLE",
+        batch=BatchHandler(SampleHappened, handle),
+        sessions=create_sessionmaker(engine),
+        js=js,
+        max_pause=5.0,
+    )
+    await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4(), note="a")))
+    await runner.setup()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.8, stop.set)
+    assert await runner.process_batch(wait=2.0, stop=stop) == 1
+    assert runner.paused == "still down"
+    info = await js.consumer_info("SAMPLE", "stopped")
+    assert info.num_redelivered + info.num_pending + info.num_ack_pending >= 1
+
+
+async def test_a_handler_table_binds_one_typed_handler_per_event_class_to_a_context() -> None:
+    table: Handlers[list[str]] = Handlers()
+
+    @table.on(SampleHappened)
+    async def on_sample(
+        seen: list[str], session: AsyncSession, event: SampleHappened, envelope: CloudEvent
+    ) -> None:
+        seen.append(event.note)
+
+    assert table.event_types() == [SampleHappened]
+    with pytest.raises(ValueError, match="already has a handler"):
+        table.on(SampleHappened)(on_sample)
+    seen: list[str] = []
+    event = SampleHappened(sample_id=uuid.uuid4(), note="bound")
+    await table.bind(seen)[SampleHappened](None, event, to_envelope(event))  # type: ignore[arg-type]
+    assert seen == ["bound"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,7 +80,7 @@ def _event_id(envelope: CloudEvent) -> uuid.UUID:
     return uuid.UUID(envelope.id)
 
 
-def handlers(clock: Clock | None = None) -> dict[type[Event], Handler]:
+def handlers(clock: Clock | None = None) -> dict[type[Event], Handler[Any]]:
     """The handlers of ``notify-svc consume``; ``clock`` stamps the rows (tests move it)."""
     clock = clock or SystemClock()
 

@@ -2,21 +2,20 @@
 model), never from vote-svc's database.
 
 Every agreement produces one ``vote.tally_changed``, and the tally consumer takes them in
-batches of up to 100, all in one transaction. Counts only grow and a later event of a target
-carries a count at least as high, so applying each event one by one repeats work that the
-highest count of the batch subsumes: the handler only *collects* the counts of its transaction
-(:class:`PendingTallies`), and they are applied together just before that transaction commits
-(the consumer runner's ``before_commit`` hook) -- one locked read and one update per batch,
-tiers still crossed one by one between the stored count and the new one. The inbox rows, the
-counts and whatever crossing a tier creates commit together, or not at all (a failure in the
-batch falls back to one event per transaction, as before).
+batches of up to 100 as one batch (``services.consumer.BatchHandler``): counts only grow and a
+later event of a target carries a count at least as high, so applying each event one by one
+repeats work that the highest count of the batch subsumes. :func:`apply_tallies` applies the
+batch's counts together -- one locked read and one update per target, tiers still crossed one by
+one between the stored count and the new one. The inbox rows, the counts and whatever crossing a
+tier creates commit together, or not at all (a failure in the batch falls back to one event per
+transaction, with the runner's retries and dead letters).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,49 +24,25 @@ from proposal_svc import service
 from proposal_svc.config import get_settings
 from proposal_svc.service import ProposalContext
 from services.clock import Clock, SystemClock
-from services.consumer import ConsumerRunner, Handler
-from services.events import CloudEvent, Event, VoteTallyChanged
-
-_PENDING = "proposal_svc.pending_tallies"
+from services.consumer import BatchHandler, ConsumerRunner, Delivered
+from services.events import VoteTallyChanged
 
 
-@dataclass
-class PendingTallies:
-    """The tally counts one transaction has received, per target, waiting for its commit."""
-
-    proposals: dict[uuid.UUID, list[int]] = field(default_factory=dict)
-    forums: dict[uuid.UUID, int] = field(default_factory=dict)
-
-    def add(self, event: VoteTallyChanged) -> None:
+async def apply_tallies(
+    ctx: ProposalContext, session: AsyncSession, batch: Sequence[Delivered[VoteTallyChanged]]
+) -> None:
+    """Proposals cross tiers and forums count participants, once per batch at the highest
+    count of each target."""
+    proposals: dict[uuid.UUID, list[int]] = {}
+    forums: dict[uuid.UUID, int] = {}
+    for delivered in batch:
+        event = delivered.event
         if event.target_type == "proposal":
-            self.proposals.setdefault(event.target_id, []).append(event.count)
+            proposals.setdefault(event.target_id, []).append(event.count)
         else:
-            self.forums[event.target_id] = max(event.count, self.forums.get(event.target_id, 0))
-
-
-def tally_handler(ctx: ProposalContext) -> Handler:
-    """The handler of ``vote.tally_changed``: it collects the count in the transaction's
-    :class:`PendingTallies`; :func:`apply_pending_tallies` applies them before the commit."""
-
-    async def handle(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, VoteTallyChanged)
-        pending: PendingTallies = session.info.setdefault(_PENDING, PendingTallies())
-        pending.add(event)
-
-    return handle
-
-
-def apply_pending_tallies(ctx: ProposalContext) -> Callable[[AsyncSession], Awaitable[None]]:
-    """The runner's ``before_commit`` hook: proposals cross tiers, forums count participants,
-    once per transaction at the highest count of each target (nothing if none was collected)."""
-
-    async def apply(session: AsyncSession) -> None:
-        pending: PendingTallies | None = session.info.pop(_PENDING, None)
-        if pending is not None:
-            await service.apply_proposal_tallies(session, ctx, pending.proposals)
-            await service.apply_forum_tallies(session, pending.forums)
-
-    return apply
+            forums[event.target_id] = max(event.count, forums.get(event.target_id, 0))
+    await service.apply_proposal_tallies(session, ctx, proposals)
+    await service.apply_forum_tallies(session, forums)
 
 
 def tally_consumer(
@@ -83,12 +58,11 @@ def tally_consumer(
     return ConsumerRunner(
         name="proposal-svc-tallies",
         stream="VOTE",
-        handlers={VoteTallyChanged: tally_handler(ctx)},
+        batch=BatchHandler(VoteTallyChanged, functools.partial(apply_tallies, ctx)),
         sessions=sessions,
         js=js,
         one_transaction=one_transaction,
         collect_ms=collect_ms,
-        before_commit=apply_pending_tallies(ctx),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: The request id of the request being served (``-`` outside a request).
@@ -31,6 +31,11 @@ HTTP_LATENCY = Histogram(
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published to JetStream")
 EVENTS_HANDLED = Counter(
     "events_handled_total", "Events taken from JetStream by consumers", ["consumer", "outcome"]
+)
+CONSUMER_PAUSED = Gauge(
+    "consumer_paused",
+    "1 while a consumer waits for a backend it needs (e.g. the Fabric peers), else 0",
+    ["consumer"],
 )
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from services.db import Base, transaction
 from services.events.envelope import CloudEvent, Event, to_envelope
 from services.observability import OUTBOX_PUBLISHED
+from services.periodic import sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -184,18 +185,11 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay iteration failed; retrying")
                 published = 0
-                await _sleep_or_stop(stop, 1.0)
+                await sleep_or_stop(stop, 1.0)
             if published >= self._batch_size:
                 continue
             idle = self._idle_interval if published else min(idle * 2, self._max_idle_interval)
-            await _sleep_or_stop(stop, idle)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
+            await sleep_or_stop(stop, idle)
 
 
 async def republish(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -96,13 +96,13 @@ async def on_citizen_reinstated(session: AsyncSession, event: Event, envelope: C
     )
 
 
-TARGET_HANDLERS: Final[dict[type[Event], Handler]] = {
+TARGET_HANDLERS: Final[dict[type[Event], Handler[Any]]] = {
     ProposalOpened: on_proposal_opened,
     ProposalClosed: on_proposal_closed,
     ForumOpened: on_forum_opened,
     ForumClosed: on_forum_closed,
 }
-SUSPENSION_HANDLERS: Final[dict[type[Event], Handler]] = {
+SUSPENSION_HANDLERS: Final[dict[type[Event], Handler[Any]]] = {
     CitizenSuspended: on_citizen_suspended,
     CitizenReinstated: on_citizen_reinstated,
 }
