@@ -1,4 +1,4 @@
-"""Running a service's workers (outbox relay, consumers) as long-lived processes."""
+"""Running a service's workers (outbox relay, consumers, periodic jobs) as long-lived processes."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services import nats as nats_mod
-from services.config import ServiceSettings
+from services.bootstrap import ServiceContext
 from services.consumer import ConsumerRunner
 from services.db import create_engine, create_sessionmaker
 from services.observability import configure_logging
@@ -20,21 +22,29 @@ from services.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 
+C = TypeVar("C", bound=ServiceContext[Any])
+
+#: The body of a worker process: runs until ``stop`` is set.
+WorkerBody = Callable[
+    [C, async_sessionmaker[AsyncSession], JetStreamContext, asyncio.Event], Awaitable[None]
+]
 #: Builds the consumers of a service once the DB and NATS are connected.
 ConsumerFactory = Callable[
-    [async_sessionmaker[AsyncSession], JetStreamContext], Sequence[ConsumerRunner]
+    [C, async_sessionmaker[AsyncSession], JetStreamContext], Sequence[ConsumerRunner]
 ]
 
 
-async def run_worker(
-    settings: ServiceSettings,
-    *,
-    role: str,
-    body: Callable[
-        [async_sessionmaker[AsyncSession], JetStreamContext, asyncio.Event], Awaitable[None]
-    ],
-) -> None:
+@dataclass(frozen=True)
+class Worker(Generic[C]):
+    """A long-lived process of a service, run as ``<svc> <name>``."""
+
+    help: str
+    body: WorkerBody[C]
+
+
+async def run_worker(ctx: C, *, role: str, body: WorkerBody[C]) -> None:
     """Connect DB and NATS, make sure the streams exist, run ``body`` until SIGINT/SIGTERM."""
+    settings = ctx.settings
     configure_logging(settings.log_level, service=settings.service_name)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -47,7 +57,7 @@ async def run_worker(
         js = nc.jetstream()
         await nats_mod.ensure_streams(js, replicas=settings.nats_stream_replicas)
         log.info("%s %s started", settings.service_name, role)
-        await body(sessions, js, stop)
+        await body(ctx, sessions, js, stop)
     finally:
         # Close rather than drain: every publish was already acknowledged, and draining waits
         # on the pull subscriptions' pending fetches (up to its 30 s timeout).
@@ -58,21 +68,25 @@ async def run_worker(
 
 
 async def relay_body(
-    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+    ctx: ServiceContext[Any],
+    sessions: async_sessionmaker[AsyncSession],
+    js: JetStreamContext,
+    stop: asyncio.Event,
 ) -> None:
     """The outbox relay process."""
     await OutboxRelay(sessions, js).run(stop)
 
 
-def consumers_body(
-    factory: ConsumerFactory,
-) -> Callable[[async_sessionmaker[AsyncSession], JetStreamContext, asyncio.Event], Awaitable[None]]:
+def consumers_body(factory: ConsumerFactory[C]) -> WorkerBody[C]:
     """A process that runs every consumer ``factory`` builds, concurrently."""
 
     async def body(
-        sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+        ctx: C,
+        sessions: async_sessionmaker[AsyncSession],
+        js: JetStreamContext,
+        stop: asyncio.Event,
     ) -> None:
-        runners = factory(sessions, js)
+        runners = factory(ctx, sessions, js)
         for runner in runners:
             await runner.setup()
         await asyncio.gather(*(runner.run(stop) for runner in runners))
