@@ -231,7 +231,7 @@ async def test_the_consume_process_runs_every_consumer(
     stop = asyncio.Event()
 
     async def consume() -> None:
-        await consumers_body(build_consumers)(sessions, js, stop)
+        await consumers_body(lambda _, s, j: build_consumers(s, j))(None, sessions, js, stop)  # type: ignore[type-var]
 
     worker = asyncio.create_task(consume())
     try:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from identity_svc import keys, service
 from identity_svc.config import get_settings
+from services.bootstrap import ServiceContext
 from services.cli import service_cli
+from services.clock import SystemClock
 from services.db import create_engine, create_sessionmaker, transaction
 from services.problems import ProblemError
 
@@ -56,7 +58,7 @@ def rotate_keys(_: argparse.Namespace) -> int:
     return 0
 
 
-def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser], _: object) -> None:
     admin = sub.add_parser("create-admin", help="grant the admin role to a verified citizen")
     admin.add_argument(
         "citizen_id", type=uuid.UUID, help="the citizen_id shown by GET /v1/identity/me"
@@ -68,7 +70,10 @@ def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _main = service_cli(
-    prog="identity-svc", settings=get_settings, migrations_dir=MIGRATIONS, extra=_extra
+    prog="identity-svc",
+    bootstrap=lambda: ServiceContext(get_settings(), SystemClock()),
+    migrations_dir=MIGRATIONS,
+    extra=_extra,
 )
 
 

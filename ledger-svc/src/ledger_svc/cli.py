@@ -18,9 +18,11 @@ from ledger_svc.fabric.receipts import add_fabric_options
 from ledger_svc.ledger import LedgerContext
 from ledger_svc.main import build_backend
 from ledger_svc.verify import add_verify_command
+from services.bootstrap import ServiceContext
 from services.cli import service_cli
+from services.clock import SystemClock
 from services.db import create_engine, create_sessionmaker, transaction
-from services.worker import run_worker
+from services.worker import Worker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def _context() -> LedgerContext:
 
 
 async def _consume(
-    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+    _: object, sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
 ) -> None:
     settings = get_settings()
     ctx = _context()
@@ -48,12 +50,6 @@ async def _consume(
         await consumer.run(stop)
     finally:
         await ctx.backend.aclose()
-
-
-def consume(_: argparse.Namespace) -> int:
-    """Append vote records to the ledger in batches."""
-    asyncio.run(run_worker(get_settings(), role="consumer", body=_consume))
-    return 0
 
 
 async def audit_round(
@@ -75,7 +71,7 @@ async def audit_round(
 
 
 async def _audit_loop(
-    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+    _: object, sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
 ) -> None:
     settings = get_settings()
     votes = audit.VoteServiceClient(settings.vote_url)
@@ -99,12 +95,6 @@ async def _audit_loop(
         await ctx.backend.aclose()
 
 
-def run_audit(_: argparse.Namespace) -> int:
-    """Audit every active target periodically."""
-    asyncio.run(run_worker(get_settings(), role="auditor", body=_audit_loop))
-    return 0
-
-
 async def _rotate() -> str:
     settings = get_settings()
     engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
@@ -121,9 +111,7 @@ def rotate_keys(_: argparse.Namespace) -> int:
     return 0
 
 
-def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("consume", help="append vote records in batches").set_defaults(func=consume)
-    sub.add_parser("audit", help="run the periodic auditor").set_defaults(func=run_audit)
+def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser], _: object) -> None:
     sub.add_parser("rotate-keys", help="rotate the tree-head signing key").set_defaults(
         func=rotate_keys
     )
@@ -132,7 +120,14 @@ def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _main = service_cli(
-    prog="ledger-svc", settings=get_settings, migrations_dir=MIGRATIONS, extra=_extra
+    prog="ledger-svc",
+    bootstrap=lambda: ServiceContext(get_settings(), SystemClock()),
+    migrations_dir=MIGRATIONS,
+    workers={
+        "consume": Worker("append vote records in batches", _consume),
+        "audit": Worker("run the periodic auditor", _audit_loop),
+    },
+    extra=_extra,
 )
 
 

@@ -3,7 +3,6 @@ send (the dispatcher)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 from datetime import time, timedelta
@@ -24,8 +23,10 @@ from notify_svc.dispatcher import (
 )
 from notify_svc.quiet import QuietHours
 from notify_svc.registry import build_providers
+from services.bootstrap import ServiceContext
 from services.cli import service_cli
-from services.worker import run_worker
+from services.clock import SystemClock
+from services.worker import Worker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def policy(settings: NotifySettings) -> DispatchPolicy:
 
 
 async def _send_loop(
-    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+    _: object, sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
 ) -> None:
     settings = get_settings()
     directory = HttpDirectory(
@@ -71,22 +72,12 @@ async def _send_loop(
         await directory.aclose()
 
 
-def send(_: argparse.Namespace) -> int:
-    """Run the dispatcher: send due messages, expand fan-outs, confirm deliveries."""
-    asyncio.run(run_worker(get_settings(), role="dispatcher", body=_send_loop))
-    return 0
-
-
-def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("send", help="run the dispatcher (sends messages)").set_defaults(func=send)
-
-
 _main = service_cli(
     prog="notify-svc",
-    settings=get_settings,
+    bootstrap=lambda: ServiceContext(get_settings(), SystemClock()),
     migrations_dir=MIGRATIONS,
-    consumers=lambda sessions, js: build_consumers(sessions, js),
-    extra=_extra,
+    consumers=lambda ctx, sessions, js: build_consumers(sessions, js),
+    workers={"send": Worker("run the dispatcher (sends messages)", _send_loop)},
 )
 
 

@@ -17,17 +17,18 @@ from proposal_svc.config import get_settings
 from proposal_svc.consumers import consumers
 from proposal_svc.models import Proposal
 from proposal_svc.service import ProposalContext
+from services.bootstrap import ServiceContext
 from services.cli import service_cli
 from services.clock import SystemClock
 from services.db import create_engine, create_sessionmaker, transaction
-from services.worker import run_worker
+from services.worker import Worker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 
 
 async def _tick_loop(
-    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
+    _: object, sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, stop: asyncio.Event
 ) -> None:
     settings = get_settings()
     ctx = ProposalContext(settings=settings, clock=SystemClock())
@@ -43,12 +44,6 @@ async def _tick_loop(
             await asyncio.wait_for(stop.wait(), timeout=settings.tick_seconds)
         except TimeoutError:
             pass
-
-
-def tick(_: argparse.Namespace) -> int:
-    """Run the time-driven transitions (closing proposals and forums, overdue obligations)."""
-    asyncio.run(run_worker(get_settings(), role="tick", body=_tick_loop))
-    return 0
 
 
 async def _reindex(batch: int) -> int:
@@ -83,8 +78,7 @@ def reindex(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("tick", help="run the time-driven transitions").set_defaults(func=tick)
+def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser], _: object) -> None:
     parser = sub.add_parser("reindex", help="recompute the similar-proposal search fields")
     parser.add_argument("--batch", type=int, default=500)
     parser.set_defaults(func=reindex)
@@ -92,9 +86,10 @@ def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 _main = service_cli(
     prog="proposal-svc",
-    settings=get_settings,
+    bootstrap=lambda: ServiceContext(get_settings(), SystemClock()),
     migrations_dir=MIGRATIONS,
-    consumers=lambda sessions, js: consumers(sessions, js),
+    consumers=lambda ctx, sessions, js: consumers(sessions, js),
+    workers={"tick": Worker("run the time-driven transitions", _tick_loop)},
     extra=_extra,
 )
 

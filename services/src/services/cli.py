@@ -19,7 +19,7 @@ C = TypeVar("C", bound=ServiceContext[Any])
 Command = Callable[[argparse.Namespace], int]
 #: Adds service-specific subcommands whose parsers set ``func`` (a :data:`Command`); it gets the
 #: bootstrap so that a command builds the context only when it runs.
-Extra = Callable[[argparse._SubParsersAction[argparse.ArgumentParser], Callable[[], C]], None]
+Extra = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]", Callable[[], C]], None]
 
 
 def service_cli(
