@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from identity_svc.bootstrap import bootstrap
 from identity_svc.config import IdentitySettings
 from identity_svc.main import create_app
 from services_dev.localrt.postgres import EmbeddedPostgres
@@ -40,5 +41,5 @@ async def identity_settings(
 
 @pytest.fixture
 async def client(identity_settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(identity_settings)) as c:
+    async with running_app(create_app(bootstrap(identity_settings))) as c:
         yield c

@@ -18,9 +18,10 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from identity_svc import models
+from identity_svc.bootstrap import bootstrap
 from identity_svc.config import IdentitySettings
-from identity_svc.contacts import normalise_phone
 from identity_svc.main import create_app
+from identity_svc.service.contacts import normalise_phone
 from services.db import Base, create_engine, to_plain_url
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, ServiceAuth, decode_service_key
 from services_dev.testing import running_app
@@ -177,7 +178,7 @@ async def test_a_known_service_other_than_notify_is_403(
             },
         }
     )
-    async with running_app(create_app(settings)) as client:
+    async with running_app(create_app(bootstrap(settings))) as client:
         citizen = await verify(client, "ledger-wants-it")
         response = await client.get(
             f"/internal/v1/citizens/{citizen['citizen_id']}/contact",

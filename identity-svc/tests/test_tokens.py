@@ -12,10 +12,11 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from identity_helpers import bearer, verify
 
-from identity_svc import keys
+from identity_svc.bootstrap import bootstrap
 from identity_svc.config import IdentitySettings
 from identity_svc.keys import ActiveKey
 from identity_svc.main import create_app
+from identity_svc.service import sessions
 from identity_svc.tokens import AccessTokenClaims, issue_access_token
 from services.db import create_engine, create_sessionmaker, transaction
 from services_dev.testing import running_app
@@ -27,7 +28,7 @@ def _b64(data: bytes) -> str:
 
 async def _active_key(client: httpx.AsyncClient) -> ActiveKey:
     app = client._transport.app  # type: ignore[attr-defined]
-    return await app.state.identity.keys.active()  # type: ignore[no-any-return]
+    return await app.state.keys.active()  # type: ignore[no-any-return]
 
 
 async def test_me_with_a_valid_token(client: httpx.AsyncClient) -> None:
@@ -104,6 +105,7 @@ async def test_forged_signature_is_401(client: httpx.AsyncClient) -> None:
         issuer="https://democracy.seoul.example/identity",
         audience="democracy-platform",
         ttl=timedelta(minutes=5),
+        now=datetime.now(UTC),
     )
     assert (await client.get("/v1/identity/me", headers=bearer(forged))).status_code == 401
 
@@ -132,6 +134,7 @@ async def test_expired_wrong_kid_and_alg_none_are_401(
         ActiveKey("es256-unknown", active.private_key),
         claims,
         ttl=timedelta(minutes=5),
+        now=datetime.now(UTC),
         issuer=iss,
         audience=aud,
     )
@@ -152,6 +155,7 @@ async def test_expired_wrong_kid_and_alg_none_are_401(
         active,
         claims,
         ttl=timedelta(minutes=5),
+        now=datetime.now(UTC),
         issuer=identity_settings.jwt_issuer,
         audience="other",
     )
@@ -207,11 +211,11 @@ async def test_unknown_refresh_token_is_401(client: httpx.AsyncClient) -> None:
 
 
 async def test_keys_persist_and_rotate(identity_settings: IdentitySettings) -> None:
-    async with running_app(create_app(identity_settings)) as first_app:
+    async with running_app(create_app(bootstrap(identity_settings))) as first_app:
         done = await verify(first_app, "rotate-1")
         old_kid = jwt.get_unverified_header(done["access_token"])["kid"]
     # A new process on the same database serves the same key (it is persisted, not regenerated).
-    async with running_app(create_app(identity_settings)) as second_app:
+    async with running_app(create_app(bootstrap(identity_settings))) as second_app:
         jwks = (await second_app.get("/.well-known/jwks.json")).json()
         assert [k["kid"] for k in jwks["keys"]] == [old_kid]
         assert (
@@ -220,10 +224,10 @@ async def test_keys_persist_and_rotate(identity_settings: IdentitySettings) -> N
 
     engine = create_engine(identity_settings.database_url)
     async with transaction(create_sessionmaker(engine)) as session:
-        new_kid = await keys.rotate(session, identity_settings.kek)
+        new_kid = await sessions.rotate_signing_key(session, bootstrap(identity_settings))
     await engine.dispose()
 
-    async with running_app(create_app(identity_settings)) as third_app:
+    async with running_app(create_app(bootstrap(identity_settings))) as third_app:
         jwks = (await third_app.get("/.well-known/jwks.json")).json()
         assert {k["kid"] for k in jwks["keys"]} == {old_kid, new_kid}
         # Tokens signed before the rotation still verify; new ones carry the new kid.

@@ -14,11 +14,14 @@ import pytest
 from identity_helpers import persona, start, verify
 from pydantic import ValidationError
 
+from identity_svc.bootstrap import bootstrap, build_providers
 from identity_svc.config import IdentitySettings
-from identity_svc.main import build_providers
+from identity_svc.main import create_app
 from identity_svc.providers.sandbox import sandbox_ci, sandbox_di
+from services.clock import ManualClock
 from services.db import to_plain_url
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY
+from services_dev.testing import running_app
 
 
 async def _count(settings: IdentitySettings, table: str) -> int:
@@ -132,6 +135,33 @@ async def test_expired_completion_is_refused(
     assert response.status_code == 410
     assert response.json()["type"].endswith("/verification-expired")
     assert await _count(identity_settings, "citizens") == 0
+
+
+async def test_a_verification_expires_by_the_services_clock(
+    identity_settings: IdentitySettings,
+) -> None:
+    """The attempt's lifetime and the sign-in's timestamps come from the context's clock."""
+    clock = ManualClock()
+    async with running_app(create_app(bootstrap(identity_settings, clock=clock))) as client:
+        vid = await start(client)
+        clock.advance(seconds=identity_settings.verification_ttl_seconds - 1)
+        on_time = await start(client)
+        clock.advance(seconds=2)
+        late = await client.post(
+            f"/v1/identity/verifications/{vid}/complete", json=persona("clock-late")
+        )
+        assert late.status_code == 410
+        assert late.json()["type"].endswith("/verification-expired")
+        done = await client.post(
+            f"/v1/identity/verifications/{on_time}/complete", json=persona("clock-on-time")
+        )
+        assert done.status_code == 200, done.text
+    conn = await asyncpg.connect(to_plain_url(identity_settings.database_url))
+    try:
+        verified_at = await conn.fetchval("SELECT verified_at FROM citizens")
+    finally:
+        await conn.close()
+    assert verified_at == clock.now()
 
 
 async def test_unknown_verification_is_404(client: httpx.AsyncClient) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Response
 
-from identity_svc import service
+from identity_svc.deps import AdminDep, CtxDep, CurrentCitizen, KeysDep, SessionDep
 from identity_svc.schemas import (
     JWKS,
     CitizenAdminView,
@@ -20,23 +20,12 @@ from identity_svc.schemas import (
     VerificationCreate,
     VerificationPublic,
 )
-from identity_svc.service import CitizenView, IdentityContext
-from services.auth import CurrentPrincipal, Principal, require_roles
-from services.db import SessionDep
+from identity_svc.service import citizens, sessions, verification
+from identity_svc.service.citizens import CitizenView
 from services.problems import problem_responses
 
 router = APIRouter(prefix="/v1/identity")
 wellknown = APIRouter()
-
-AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
-
-
-async def _context(request: Request) -> IdentityContext:
-    context: IdentityContext = request.app.state.identity
-    return context
-
-
-ContextDep = Annotated[IdentityContext, Depends(_context)]
 
 SANDBOX_COMPLETION_EXAMPLE = {
     "persona": {
@@ -78,13 +67,13 @@ def _admin_view(view: CitizenView) -> CitizenAdminView:
     responses=problem_responses(400, 413, 422),
 )
 async def start_verification(
-    body: VerificationCreate, session: SessionDep, ctx: ContextDep
+    body: VerificationCreate, session: SessionDep, ctx: CtxDep
 ) -> VerificationPublic:
-    verification, next_step = await service.start_verification(session, ctx, body.provider)
+    attempt, next_step = await verification.start_verification(session, ctx, body.provider)
     return VerificationPublic(
-        verification_id=verification.id,
-        provider=verification.provider,
-        expires_at=verification.expires_at,
+        verification_id=attempt.id,
+        provider=attempt.provider,
+        expires_at=attempt.expires_at,
         next=next_step,
     )
 
@@ -103,7 +92,8 @@ async def start_verification(
 async def complete_verification(
     verification_id: uuid.UUID,
     session: SessionDep,
-    ctx: ContextDep,
+    ctx: CtxDep,
+    keys: KeysDep,
     payload: Annotated[
         dict[str, Any],
         Body(
@@ -113,7 +103,7 @@ async def complete_verification(
         ),
     ],
 ) -> VerificationCompleted:
-    result = await service.complete_verification(session, ctx, verification_id, payload)
+    result = await verification.complete_verification(session, ctx, keys, verification_id, payload)
     return VerificationCompleted(
         citizen_id=result.citizen_id,
         created=result.created,
@@ -131,9 +121,9 @@ async def complete_verification(
     responses=problem_responses(400, 401, 403, 413, 422),
 )
 async def refresh_tokens(
-    body: RefreshRequest, session: SessionDep, ctx: ContextDep
+    body: RefreshRequest, session: SessionDep, ctx: CtxDep, keys: KeysDep
 ) -> TokenResponse:
-    pair = await service.refresh(session, ctx, body.refresh_token)
+    pair = await sessions.refresh(session, ctx, keys, body.refresh_token)
     return TokenResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -142,8 +132,8 @@ async def refresh_tokens(
 @router.get(
     "/me", tags=["citizens"], summary="The signed-in citizen", responses=problem_responses(401, 404)
 )
-async def me(principal: CurrentPrincipal, session: SessionDep) -> CitizenPublic:
-    return _public(await service.citizen_view(session, principal.citizen_id))
+async def me(principal: CurrentCitizen, session: SessionDep) -> CitizenPublic:
+    return _public(await citizens.citizen_view(session, principal.citizen_id))
 
 
 @router.get(
@@ -153,7 +143,7 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> CitizenPublic:
     responses=problem_responses(401, 403, 404),
 )
 async def get_citizen(citizen_id: uuid.UUID, _: AdminDep, session: SessionDep) -> CitizenAdminView:
-    return _admin_view(await service.citizen_view(session, citizen_id))
+    return _admin_view(await citizens.citizen_view(session, citizen_id))
 
 
 @router.put(
@@ -166,7 +156,7 @@ async def get_citizen(citizen_id: uuid.UUID, _: AdminDep, session: SessionDep) -
 async def put_roles(
     citizen_id: uuid.UUID, body: RolesUpdate, admin: AdminDep, session: SessionDep
 ) -> CitizenAdminView:
-    view = await service.set_roles(session, admin, citizen_id, body.roles, body.department)
+    view = await citizens.set_roles(session, admin, citizen_id, body.roles, body.department)
     return _admin_view(view)
 
 
@@ -178,9 +168,13 @@ async def put_roles(
     responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
 )
 async def suspend(
-    citizen_id: uuid.UUID, body: SuspensionCreate, admin: AdminDep, session: SessionDep
+    citizen_id: uuid.UUID,
+    body: SuspensionCreate,
+    admin: AdminDep,
+    session: SessionDep,
+    ctx: CtxDep,
 ) -> CitizenAdminView:
-    return _admin_view(await service.suspend(session, admin, citizen_id, body.reason))
+    return _admin_view(await citizens.suspend(session, ctx, admin, citizen_id, body.reason))
 
 
 @router.delete(
@@ -190,9 +184,9 @@ async def suspend(
     responses=problem_responses(401, 403, 404),
 )
 async def reinstate(
-    citizen_id: uuid.UUID, admin: AdminDep, session: SessionDep
+    citizen_id: uuid.UUID, admin: AdminDep, session: SessionDep, ctx: CtxDep
 ) -> CitizenAdminView:
-    return _admin_view(await service.reinstate(session, admin, citizen_id))
+    return _admin_view(await citizens.reinstate(session, ctx, admin, citizen_id))
 
 
 @wellknown.get(
@@ -201,6 +195,6 @@ async def reinstate(
     summary="Public keys that verify access tokens",
     response_model=JWKS,
 )
-async def jwks(ctx: ContextDep, response: Response) -> dict[str, Any]:
+async def jwks(keys: KeysDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=300"
-    return await ctx.keys.jwks()
+    return await keys.jwks()

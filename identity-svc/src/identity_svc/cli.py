@@ -1,77 +1,80 @@
-"""``identity-svc`` command line: migrate, relay, create-admin, rotate-keys."""
+"""``identity-svc`` command line: migrate, relay, create-admin, rotate-keys. The commands parse
+their arguments, build the context with :func:`~identity_svc.bootstrap.bootstrap` and run one use
+case of ``identity_svc.service`` in one transaction."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
-from identity_svc import keys, service
-from identity_svc.config import get_settings
-from services.bootstrap import ServiceContext
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity_svc.bootstrap import IdentityContext, bootstrap
+from identity_svc.service import citizens, sessions
 from services.cli import service_cli
-from services.clock import SystemClock
 from services.db import create_engine, create_sessionmaker, transaction
 from services.problems import ProblemError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+T = TypeVar("T")
 
-async def _create_admin(citizen_id: uuid.UUID) -> list[str]:
-    engine = create_engine(get_settings().database_url, pool_size=1, max_overflow=0)
+
+async def _in_transaction(
+    ctx: IdentityContext, use_case: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """Run ``use_case`` in one transaction on a one-connection engine of its own."""
+    engine = create_engine(ctx.settings.database_url, pool_size=1, max_overflow=0)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            current = await service.citizen_view(session, citizen_id)
-            roles = sorted({*current.roles, "admin"})
-            view = await service.set_roles(session, None, citizen_id, roles, current.department)
-            return view.roles
+            return await use_case(session)
     finally:
         await engine.dispose()
 
 
-def create_admin(args: argparse.Namespace) -> int:
+def create_admin(ctx: IdentityContext, citizen_id: uuid.UUID) -> int:
     """Grant the admin role to an already verified citizen (operators bootstrap the first admin)."""
     try:
-        roles = asyncio.run(_create_admin(args.citizen_id))
+        view = asyncio.run(
+            _in_transaction(ctx, lambda session: citizens.create_admin(session, citizen_id))
+        )
     except ProblemError as exc:
         print(f"identity-svc: {exc.title}: {exc.detail or ''}")  # noqa: T201
         return 1
-    print(f"citizen {args.citizen_id} now has roles: {', '.join(roles)}")  # noqa: T201
+    print(f"citizen {citizen_id} now has roles: {', '.join(view.roles)}")  # noqa: T201
     return 0
 
 
-async def _rotate() -> str:
-    settings = get_settings()
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            return await keys.rotate(session, settings.kek)
-    finally:
-        await engine.dispose()
-
-
-def rotate_keys(_: argparse.Namespace) -> int:
+def rotate_keys(ctx: IdentityContext) -> int:
     """Retire the active signing key and start signing with a new one."""
-    kid = asyncio.run(_rotate())
+    kid = asyncio.run(
+        _in_transaction(ctx, lambda session: sessions.rotate_signing_key(session, ctx))
+    )
     print(f"new signing key {kid}; the old one stays in the JWKS for its grace period")  # noqa: T201
     return 0
 
 
-def _extra(sub: argparse._SubParsersAction[argparse.ArgumentParser], _: object) -> None:
+def _extra(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    make_ctx: Callable[[], IdentityContext],
+) -> None:
     admin = sub.add_parser("create-admin", help="grant the admin role to a verified citizen")
     admin.add_argument(
         "citizen_id", type=uuid.UUID, help="the citizen_id shown by GET /v1/identity/me"
     )
-    admin.set_defaults(func=create_admin)
+    admin.set_defaults(func=lambda args: create_admin(make_ctx(), args.citizen_id))
     sub.add_parser("rotate-keys", help="rotate the token-signing key").set_defaults(
-        func=rotate_keys
+        func=lambda _: rotate_keys(make_ctx())
     )
 
 
 _main = service_cli(
     prog="identity-svc",
-    bootstrap=lambda: ServiceContext(get_settings(), SystemClock()),
+    bootstrap=bootstrap,
     migrations_dir=MIGRATIONS,
     extra=_extra,
 )

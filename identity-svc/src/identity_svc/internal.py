@@ -10,38 +10,26 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from identity_svc import contacts, service
+from identity_svc.deps import CtxDep, NotifyService, SessionDep
 from identity_svc.schemas import (
     CitizenContactInternal,
     StaffMemberInternal,
     StaffPageInternal,
     StaffRole,
 )
-from identity_svc.service import IdentityContext
-from services.db import SessionDep
-from services.internal_auth import require_service
+from identity_svc.service import citizens, contacts
 from services.paging import decode_cursor, encode_cursor
 from services.problems import problem_responses
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
-
-NotifyService = Annotated[str, Depends(require_service("notify-svc"))]
 
 SIGNED = (
     "Only for services: the request must carry the `X-Service-*` signature headers of "
     "docs/internal-api.md (401 `service-auth-required` / `service-auth-invalid`, 403 "
     "`service-not-allowed`). Not routed by the public entry point."
 )
-
-
-async def _context(request: Request) -> IdentityContext:
-    context: IdentityContext = request.app.state.identity
-    return context
-
-
-ContextDep = Annotated[IdentityContext, Depends(_context)]
 
 
 def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -59,9 +47,9 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     responses=_responses(404, 422, 500),
 )
 async def citizen_contact(
-    citizen_id: uuid.UUID, _: NotifyService, session: SessionDep, ctx: ContextDep
+    citizen_id: uuid.UUID, _: NotifyService, session: SessionDep, ctx: CtxDep
 ) -> CitizenContactInternal:
-    found = await contacts.contact(session, ctx.settings.contact_key_bytes, citizen_id)
+    found = await contacts.contact(session, ctx.contact_key, citizen_id)
     return CitizenContactInternal(
         citizen_id=found.citizen_id,
         phone=found.phone,
@@ -90,7 +78,7 @@ async def staff(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> StaffPageInternal:
-    page, after = await service.list_staff(
+    page, after = await citizens.list_staff(
         session,
         role,
         department=department,

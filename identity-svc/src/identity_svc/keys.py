@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -20,16 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity_svc.models import SigningKey
 from services.auth import InvalidToken
+from services.clock import Clock
 from services.db import transaction
 from services.sealing import seal, unseal
 
 ALGORITHM = "ES256"
 
 
-def new_signing_key(kek: bytes) -> SigningKey:
-    """A fresh P-256 key pair as a row (not yet added to a session)."""
+def new_signing_key(kek: bytes, now: datetime) -> SigningKey:
+    """A fresh P-256 key pair made ``now`` as a row (not yet added to a session)."""
     private = ec.generate_private_key(ec.SECP256R1())
-    kid = f"es256-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    kid = f"es256-{now:%Y%m%d}-{uuid.uuid4().hex[:12]}"
     jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(private.public_key()))
     jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
     pem = private.private_bytes(
@@ -40,29 +41,27 @@ def new_signing_key(kek: bytes) -> SigningKey:
     )
 
 
-async def ensure_active_key(session: AsyncSession, kek: bytes) -> str:
+async def ensure_active_key(session: AsyncSession, kek: bytes, now: datetime) -> str:
     """Create the first signing key if there is none; returns the active kid."""
     # Several API processes start at once: serialise the check-then-create.
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('identity.signing_keys'))"))
     active = await session.scalar(select(SigningKey.kid).where(SigningKey.retired_at.is_(None)))
     if active is not None:
         return active
-    key = new_signing_key(kek)
+    key = new_signing_key(kek, now)
     session.add(key)
     await session.flush()
     return key.kid
 
 
-async def rotate(session: AsyncSession, kek: bytes) -> str:
+async def rotate(session: AsyncSession, kek: bytes, now: datetime) -> str:
     """Retire the active key and activate a new one; returns the new kid."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('identity.signing_keys'))"))
     await session.execute(
-        update(SigningKey)
-        .where(SigningKey.retired_at.is_(None))
-        .values(retired_at=datetime.now(UTC))
+        update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=now)
     )
     await session.flush()
-    key = new_signing_key(kek)
+    key = new_signing_key(kek, now)
     session.add(key)
     await session.flush()
     return key.kid
@@ -86,11 +85,13 @@ class KeyRing:
         kek: bytes,
         *,
         grace: timedelta,
+        clock: Clock,
         refresh_seconds: float = 30.0,
     ) -> None:
         self._sessions = sessions
         self._kek = kek
         self._grace = grace
+        self._clock = clock
         self._refresh_seconds = refresh_seconds
         self._active: ActiveKey | None = None
         self._public: dict[str, dict[str, Any]] = {}
@@ -104,8 +105,9 @@ class KeyRing:
             if time.monotonic() - self._loaded_at < older_than:
                 return
             async with transaction(self._sessions) as session:
-                await ensure_active_key(session, self._kek)
-                cutoff = datetime.now(UTC) - self._grace
+                now = self._clock.now()
+                await ensure_active_key(session, self._kek, now)
+                cutoff = now - self._grace
                 rows = (
                     await session.scalars(
                         select(SigningKey)

@@ -4,45 +4,33 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from fastapi import FastAPI
 
 from identity_svc.api import router, wellknown
-from identity_svc.config import IdentitySettings, get_settings
+from identity_svc.bootstrap import IdentityContext, bootstrap
+from identity_svc.config import IdentitySettings
 from identity_svc.internal import router as internal_router
 from identity_svc.keys import KeyRing
-from identity_svc.providers import IdentityProvider, ProviderRegistry, SandboxProvider
-from identity_svc.service import IdentityContext
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 
 
-def build_providers(settings: IdentitySettings) -> ProviderRegistry:
-    """The providers this deployment offers (the sandbox ones never in production)."""
-    providers: list[IdentityProvider] = []
-    if settings.sandbox_active:
-        providers += [SandboxProvider("sandbox"), SandboxProvider("sandbox_pass")]
-    return ProviderRegistry(providers)
-
-
-def create_app(settings: IdentitySettings | None = None) -> FastAPI:
-    """Build identity-svc."""
-    settings = settings or get_settings()
+def create_app(ctx: IdentityContext | IdentitySettings | None = None) -> FastAPI:
+    """Build identity-svc around ``ctx`` (default: :func:`~identity_svc.bootstrap.bootstrap`'s
+    context from the environment). Settings alone are accepted too and bootstrapped with the
+    system clock, for callers that have nothing else to put in a context."""
+    if not isinstance(ctx, IdentityContext):
+        ctx = bootstrap(ctx)
+    settings = ctx.settings
 
     @contextlib.asynccontextmanager
     async def identity_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        keys = KeyRing(
-            app.state.sessions,
-            settings.kek,
-            grace=timedelta(
-                seconds=settings.retired_key_grace_seconds + settings.access_token_ttl_seconds
-            ),
-        )
+        # The key ring reads through the lifespan's sessions, so it is built here, not in the
+        # context; it creates the first signing key if there is none.
+        keys = ctx.key_ring(app.state.sessions)
         await keys.load()
-        app.state.identity = IdentityContext(
-            settings=settings, providers=build_providers(settings), keys=keys
-        )
+        app.state.keys = keys
         yield
 
     def key_source(app: FastAPI) -> KeySource:
@@ -78,6 +66,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
             lifespan_hooks=[identity_lifespan],
         ),
     )
+    app.state.ctx = ctx
     # Who may call /internal/* (services.internal_auth.require_service reads it).
     app.state.internal_keys = settings.internal_key_bytes
     return app
@@ -90,5 +79,5 @@ class _LazyKeys:
         self._app = app
 
     async def get_key(self, kid: str) -> object:
-        context: IdentityContext = self._app.state.identity
-        return await context.keys.get_key(kid)
+        keys: KeyRing = self._app.state.keys
+        return await keys.get_key(kid)

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import jwt
 
@@ -32,10 +32,9 @@ def issue_access_token(
     issuer: str,
     audience: str,
     ttl: timedelta,
-    now: datetime | None = None,
+    now: datetime,
 ) -> str:
-    """Sign an access token with the active key (``kid`` in the header)."""
-    now = now or datetime.now(UTC)
+    """Sign an access token issued ``now`` with the active key (``kid`` in the header)."""
     payload = {
         "iss": issuer,
         "aud": audience,
