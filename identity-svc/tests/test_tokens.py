@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from identity_helpers import bearer, verify
 
 from identity_svc.bootstrap import bootstrap
-from identity_svc.config import IdentitySettings
+from identity_svc.cli import main as cli_main
+from identity_svc.config import IdentitySettings, get_settings
 from identity_svc.keys import ActiveKey
 from identity_svc.main import create_app
 from identity_svc.service import sessions
@@ -235,4 +239,28 @@ async def test_keys_persist_and_rotate(identity_settings: IdentitySettings) -> N
             await third_app.get("/v1/identity/me", headers=bearer(done["access_token"]))
         ).status_code == 200
         fresh = await verify(third_app, "rotate-2")
+        assert jwt.get_unverified_header(fresh["access_token"])["kid"] == new_kid
+
+
+async def test_rotate_keys_cli_starts_signing_with_a_new_key(
+    identity_settings: IdentitySettings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with running_app(create_app(bootstrap(identity_settings))) as first_app:
+        old_kid = (await first_app.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+    monkeypatch.setenv("IDENTITY_DATABASE_URL", identity_settings.database_url)
+    get_settings.cache_clear()
+    try:
+        code = await asyncio.to_thread(cli_main, ["rotate-keys"])
+    finally:
+        get_settings.cache_clear()
+    assert code == 0
+    printed = re.search(r"^new signing key (\S+);", capsys.readouterr().out, re.MULTILINE)
+    assert printed is not None
+    new_kid = printed.group(1)
+    async with running_app(create_app(bootstrap(identity_settings))) as second_app:
+        jwks = (await second_app.get("/.well-known/jwks.json")).json()
+        assert {k["kid"] for k in jwks["keys"]} == {old_kid, new_kid}
+        fresh = await verify(second_app, "rotate-cli")
         assert jwt.get_unverified_header(fresh["access_token"])["kid"] == new_kid
