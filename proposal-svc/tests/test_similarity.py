@@ -26,12 +26,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from proposal_svc import similarity
 from proposal_svc.similarity import (
     MIN_SCORE,
     KoreanAnalyzer,
     SimilarProposal,
     TrigramSupportError,
+    analysis,
     check_trigram_support,
     default_analyzer,
     find_similar,
@@ -210,7 +210,7 @@ def test_model_loads_once_under_concurrent_first_use(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     loads: list[float] = []
-    real_load = similarity._load_kiwi
+    real_load = analysis._load_kiwi
 
     def counting_load() -> Any:
         started = time.perf_counter()
@@ -218,7 +218,7 @@ def test_model_loads_once_under_concurrent_first_use(
         loads.append(time.perf_counter() - started)
         return kiwi
 
-    monkeypatch.setattr(similarity, "_load_kiwi", counting_load)
+    monkeypatch.setattr(analysis, "_load_kiwi", counting_load)
     analyzer = KoreanAnalyzer()
     start = threading.Barrier(8)
 
