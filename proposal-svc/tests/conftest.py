@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.config import ProposalSettings
 from proposal_svc.main import create_app
-from proposal_svc.service import ProposalContext
 from services.clock import ManualClock
 from services.db import create_engine, create_sessionmaker
 from services_dev.localrt.postgres import EmbeddedPostgres
@@ -51,7 +51,7 @@ def tokens() -> TestTokens:
 
 @pytest.fixture
 def ctx(proposal_settings: ProposalSettings, clock: ManualClock) -> ProposalContext:
-    return ProposalContext(settings=proposal_settings, clock=clock)
+    return bootstrap(proposal_settings, clock=clock)
 
 
 @pytest.fixture
@@ -64,11 +64,9 @@ async def sessions(
 
 
 @pytest.fixture
-async def client(
-    proposal_settings: ProposalSettings, clock: ManualClock, tokens: TestTokens
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(ctx: ProposalContext, tokens: TestTokens) -> AsyncIterator[httpx.AsyncClient]:
     def key_source(_: Any) -> TestTokens:
         return tokens
 
-    async with running_app(create_app(proposal_settings, clock=clock, key_source=key_source)) as c:
+    async with running_app(create_app(ctx, key_source=key_source)) as c:
         yield c

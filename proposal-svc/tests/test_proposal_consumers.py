@@ -13,10 +13,10 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import service
+from proposal_svc.bootstrap import ProposalContext
 from proposal_svc.consumers import apply_tallies, tally_consumer
 from proposal_svc.models import Forum, Obligation, OutboxMessage, Proposal, TimelineEntry
 from proposal_svc.schemas import ProposalCreate
-from proposal_svc.service import ProposalContext
 from services import nats as nats_mod
 from services.auth import Principal
 from services.consumer import ConsumerRunner, Delivered
@@ -28,7 +28,7 @@ async def test_tally_events_cross_tiers_once(
     sessions: async_sessionmaker[AsyncSession], ctx: ProposalContext, service_env: dict[str, str]
 ) -> None:
     async with transaction(sessions) as session:
-        proposal = await service.create_proposal(
+        proposal = await service.proposals.create_proposal(
             session,
             ctx,
             Principal(uuid.uuid4(), frozenset({"citizen"}), None, "t"),
@@ -92,7 +92,7 @@ async def _publish_counts(js: Any, proposal_id: uuid.UUID, counts: list[int]) ->
 
 async def _proposal(sessions: async_sessionmaker[AsyncSession], ctx: ProposalContext) -> uuid.UUID:
     async with transaction(sessions) as session:
-        proposal = await service.create_proposal(
+        proposal = await service.proposals.create_proposal(
             session,
             ctx,
             Principal(uuid.uuid4(), frozenset({"citizen"}), None, "t"),

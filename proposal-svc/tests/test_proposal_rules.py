@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import service
+from proposal_svc.bootstrap import ProposalContext
 from proposal_svc.config import ProposalSettings, TierRule
 from proposal_svc.models import Forum, Obligation, OutboxMessage, Proposal, TimelineEntry
 from proposal_svc.schemas import AdoptionCreate, ForumCreate, ProposalCreate
-from proposal_svc.service import ProposalContext
 from services.auth import Principal
 from services.clock import ManualClock
 from services.db import transaction
@@ -32,7 +32,7 @@ async def _create(
     sessions: Sessions, ctx: ProposalContext, title: str = "따릉이 대여소를 늘려주세요"
 ) -> uuid.UUID:
     async with transaction(sessions) as session:
-        proposal = await service.create_proposal(
+        proposal = await service.proposals.create_proposal(
             session,
             ctx,
             CITIZEN,
@@ -47,7 +47,7 @@ async def _tally(
     sessions: Sessions, ctx: ProposalContext, proposal_id: uuid.UUID, count: int
 ) -> None:
     async with transaction(sessions) as session:
-        await service.apply_proposal_tally(session, ctx, proposal_id, count)
+        await service.tallies.apply_proposal_tally(session, ctx, proposal_id, count)
 
 
 async def _obligations(sessions: Sessions, proposal_id: uuid.UUID) -> dict[str, Obligation]:
@@ -167,14 +167,14 @@ async def test_answers_fulfil_obligations_and_overdue_is_flagged(
     await _tally(sessions, ctx, pid, 1000)
     clock.advance(days=10)
     async with transaction(sessions) as session:
-        await service.answer(session, ctx, DEPARTMENT, pid, "department", "검토하겠습니다")
+        await service.tallies.answer(session, ctx, DEPARTMENT, pid, "department", "검토하겠습니다")
     with pytest.raises(ProblemError) as refused:
         async with transaction(sessions) as session:
-            await service.answer(session, ctx, DEPARTMENT, pid, "mayor", "시장 답변 흉내")
+            await service.tallies.answer(session, ctx, DEPARTMENT, pid, "mayor", "시장 답변 흉내")
     assert refused.value.status == 403
     clock.advance(days=25)  # the mayor's answer is now overdue (due after 30 days)
     async with transaction(sessions) as session:
-        result = await service.tick(session, ctx)
+        result = await service.tick.tick(session, ctx)
     # The forum closed after its 14 days (fulfilling its obligation); the mayor's answer is late.
     assert result.closed_forums == 1
     assert result.overdue_obligations == 1
@@ -183,10 +183,10 @@ async def test_answers_fulfil_obligations_and_overdue_is_flagged(
     assert obligations["department_answer"].overdue_at is None
     assert obligations["mayor_answer"].overdue_at is not None
     async with transaction(sessions) as session:
-        again = await service.tick(session, ctx)
+        again = await service.tick.tick(session, ctx)
     assert again.overdue_obligations == 0  # flagged once
     async with transaction(sessions) as session:
-        await service.answer(session, ctx, MAYOR, pid, "mayor", "시장 답변")
+        await service.tallies.answer(session, ctx, MAYOR, pid, "mayor", "시장 답변")
     assert (await _obligations(sessions, pid))["mayor_answer"].fulfilled_at is not None
     assert len(await _events(sessions, "proposal.answered.v1")) == 2
     assert [e["obligation"] for e in await _events(sessions, "proposal.obligation_overdue.v1")] == [
@@ -200,10 +200,10 @@ async def test_agreement_period_ends(
     pid = await _create(sessions, ctx)
     clock.advance(days=29, hours=23)
     async with transaction(sessions) as session:
-        assert (await service.tick(session, ctx)).closed_proposals == 0
+        assert (await service.tick.tick(session, ctx)).closed_proposals == 0
     clock.advance(hours=2)
     async with transaction(sessions) as session:
-        assert (await service.tick(session, ctx)).closed_proposals == 1
+        assert (await service.tick.tick(session, ctx)).closed_proposals == 1
     closed = await _events(sessions, "proposal.closed.v1")
     assert [(c["proposal_id"], c["status"]) for c in closed] == [(str(pid), "closed")]
 
@@ -216,10 +216,10 @@ async def test_forum_with_enough_participants_links_the_budget(
     async with sessions() as session:
         forum_id = (await session.scalars(select(Forum.id).where(Forum.proposal_id == pid))).one()
     async with transaction(sessions) as session:
-        await service.apply_forum_tally(session, forum_id, 1000)
+        await service.forums.apply_forum_tally(session, forum_id, 1000)
     clock.advance(days=14, seconds=1)
     async with transaction(sessions) as session:
-        assert (await service.tick(session, ctx)).closed_forums == 1
+        assert (await service.tick.tick(session, ctx)).closed_forums == 1
     async with sessions() as session:
         proposal = await session.get(Proposal, pid)
         assert proposal is not None
@@ -239,8 +239,8 @@ async def test_forum_below_the_bar_does_not_link_the_budget(
     async with sessions() as session:
         forum_id = (await session.scalars(select(Forum.id).where(Forum.proposal_id == pid))).one()
     async with transaction(sessions) as session:
-        await service.apply_forum_tally(session, forum_id, 999)
-        await service.close_forum_now(session, ctx, forum_id)
+        await service.forums.apply_forum_tally(session, forum_id, 999)
+        await service.forums.close_forum_now(session, ctx, forum_id)
     async with sessions() as session:
         assert (await session.get(Proposal, pid)).status == "open"  # type: ignore[union-attr]
     assert "budget_review" not in await _obligations(sessions, pid)
@@ -258,12 +258,12 @@ async def test_monthly_city_forum_opens_when_scheduled(
         closes_at=clock.now() + timedelta(days=8),
     )
     async with transaction(sessions) as session:
-        forum = await service.create_forum(session, ctx, staff, data)
+        forum = await service.forums.create_forum(session, ctx, staff, data)
     assert forum.status == "scheduled"
     assert await _events(sessions, "forum.opened.v1") == []
     clock.advance(days=1)
     async with transaction(sessions) as session:
-        assert (await service.tick(session, ctx)).opened_forums == 1
+        assert (await service.tick.tick(session, ctx)).opened_forums == 1
     opened = await _events(sessions, "forum.opened.v1")
     assert opened[0]["forum_id"] == str(forum.id)
     assert opened[0]["proposal_id"] is None
@@ -275,7 +275,7 @@ async def test_committee_adopts_below_threshold_with_grouped_proposals(
     main = await _create(sessions, ctx, "공공자전거 대여소 확충")
     similar = await _create(sessions, ctx, "따릉이 대여소 확대 요청")
     async with transaction(sessions) as session:
-        await service.decide_adoption(
+        await service.adoption.decide_adoption(
             session,
             ctx,
             COMMITTEE,
@@ -300,7 +300,7 @@ async def test_committee_adopts_below_threshold_with_grouped_proposals(
     assert kinds == ["submitted", "opened", "committee_adopt", "status_changed"]
     with pytest.raises(ProblemError) as again:
         async with transaction(sessions) as session:
-            await service.decide_adoption(
+            await service.adoption.decide_adoption(
                 session,
                 ctx,
                 COMMITTEE,
@@ -316,7 +316,7 @@ async def test_many_similar_needs_grouped_proposals(
     pid = await _create(sessions, ctx)
     with pytest.raises(ProblemError) as refused:
         async with transaction(sessions) as session:
-            await service.decide_adoption(
+            await service.adoption.decide_adoption(
                 session,
                 ctx,
                 COMMITTEE,
@@ -326,3 +326,4 @@ async def test_many_similar_needs_grouped_proposals(
     assert refused.value.status == 422
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(TimelineEntry)) == 2
+

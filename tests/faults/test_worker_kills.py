@@ -20,9 +20,9 @@ import nats
 import pytest
 
 from proposal_svc import service as proposal_service
+from proposal_svc.bootstrap import ProposalContext
 from proposal_svc.config import ProposalSettings
 from proposal_svc.schemas import ProposalCreate
-from proposal_svc.service import ProposalContext
 from services import nats as nats_mod
 from services.auth import Principal
 from services.clock import SystemClock
@@ -125,7 +125,7 @@ async def test_killed_relay_and_consumer_lose_and_double_nothing(
     proposal_sessions = create_sessionmaker(proposal_engine)
     ctx = ProposalContext(settings=proposal_settings, clock=SystemClock())
     async with transaction(proposal_sessions) as session:
-        proposal = await proposal_service.create_proposal(
+        proposal = await proposal_service.proposals.create_proposal(
             session,
             ctx,
             Principal(uuid.uuid4(), frozenset({"citizen"}), None, "t"),

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from proposal_svc import service, similarity
+from proposal_svc.bootstrap import ProposalContext
+from proposal_svc.deps import (
+    CtxDep,
+    CurrentAdmin,
+    CurrentAnswerer,
+    CurrentCitizen,
+    CurrentCommittee,
+    CurrentForumStaff,
+    SessionDep,
+)
 from proposal_svc.models import Forum, Proposal
 from proposal_svc.schemas import (
     AdoptionCreate,
@@ -29,27 +38,11 @@ from proposal_svc.schemas import (
     Timeline,
     TimelinePublicEntry,
 )
-from proposal_svc.service import ProposalContext, ProposalDetail
-from services.auth import Principal, require_roles
-from services.db import SessionDep
+from proposal_svc.service.proposals import ProposalDetail
 from services.problems import problem_responses
 
 proposals = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 forums = APIRouter(prefix="/v1/forums", tags=["forums"])
-
-CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
-AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
-AnswererDep = Annotated[Principal, Depends(require_roles("department", "mayor_office"))]
-CommitteeDep = Annotated[Principal, Depends(require_roles("committee"))]
-ForumStaffDep = Annotated[Principal, Depends(require_roles("admin", "mayor_office"))]
-
-
-async def _context(request: Request) -> ProposalContext:
-    context: ProposalContext = request.app.state.proposals
-    return context
-
-
-ContextDep = Annotated[ProposalContext, Depends(_context)]
 
 
 def _public(detail: ProposalDetail, ctx: ProposalContext) -> ProposalPublic:
@@ -138,18 +131,9 @@ def _forum(f: Forum) -> ForumPublic:
     responses=problem_responses(400, 401, 403, 413, 422),
 )
 async def create_proposal(
-    body: ProposalCreate, citizen: CitizenDep, session: SessionDep, ctx: ContextDep
+    body: ProposalCreate, citizen: CurrentCitizen, session: SessionDep, ctx: CtxDep
 ) -> ProposalPublic:
-    similar = await similarity.find_similar(session, f"{body.title}\n{body.body}")
-    lemmas, search_text = await asyncio.to_thread(similarity.index_fields, body.title, body.body)
-    proposal = await service.create_proposal(
-        session, ctx, citizen, body, lemmas=lemmas, search_text=search_text
-    )
-    detail = await service.proposal_detail(session, proposal.id)
-    detail.similar = [
-        {"id": s.id, "title": s.title, "score": s.score, "status": s.status} for s in similar
-    ]
-    return _public(detail, ctx)
+    return _public(await service.proposals.submit(session, ctx, citizen, body), ctx)
 
 
 @proposals.get("", summary="List proposals", responses=problem_responses(400, 422))
@@ -166,7 +150,7 @@ async def list_proposals(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ProposalPage:
-    page, next_cursor = await service.list_proposals(
+    page, next_cursor = await service.proposals.list_proposals(
         session, status=status, category=category, q=q, sort=sort, cursor=cursor, limit=limit
     )
     return ProposalPage(items=[_summary(p) for p in page], next_cursor=next_cursor)
@@ -190,10 +174,8 @@ async def similar(
 
 
 @proposals.get("/{proposal_id}", summary="A proposal", responses=problem_responses(404, 422))
-async def get_proposal(
-    proposal_id: uuid.UUID, session: SessionDep, ctx: ContextDep
-) -> ProposalPublic:
-    return _public(await service.proposal_detail(session, proposal_id), ctx)
+async def get_proposal(proposal_id: uuid.UUID, session: SessionDep, ctx: CtxDep) -> ProposalPublic:
+    return _public(await service.proposals.proposal_detail(session, proposal_id), ctx)
 
 
 @proposals.get(
@@ -202,7 +184,7 @@ async def get_proposal(
     responses=problem_responses(404, 422),
 )
 async def get_timeline(proposal_id: uuid.UUID, session: SessionDep) -> Timeline:
-    entries = await service.timeline(session, proposal_id)
+    entries = await service.proposals.timeline(session, proposal_id)
     return Timeline(
         proposal_id=proposal_id,
         entries=[
@@ -220,10 +202,10 @@ async def get_timeline(proposal_id: uuid.UUID, session: SessionDep) -> Timeline:
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def withdraw(
-    proposal_id: uuid.UUID, citizen: CitizenDep, session: SessionDep, ctx: ContextDep
+    proposal_id: uuid.UUID, citizen: CurrentCitizen, session: SessionDep, ctx: CtxDep
 ) -> ProposalPublic:
-    await service.withdraw(session, ctx, citizen, proposal_id)
-    return _public(await service.proposal_detail(session, proposal_id), ctx)
+    await service.proposals.withdraw(session, ctx, citizen, proposal_id)
+    return _public(await service.proposals.proposal_detail(session, proposal_id), ctx)
 
 
 @proposals.post(
@@ -234,12 +216,12 @@ async def withdraw(
 async def hide(
     proposal_id: uuid.UUID,
     body: ModerationCreate,
-    admin: AdminDep,
+    admin: CurrentAdmin,
     session: SessionDep,
-    ctx: ContextDep,
+    ctx: CtxDep,
 ) -> ProposalPublic:
-    await service.hide(session, ctx, admin, proposal_id, body.reason)
-    return _public(await service.proposal_detail(session, proposal_id), ctx)
+    await service.proposals.hide(session, ctx, admin, proposal_id, body.reason)
+    return _public(await service.proposals.proposal_detail(session, proposal_id), ctx)
 
 
 @proposals.post(
@@ -251,12 +233,12 @@ async def hide(
 async def post_answer(
     proposal_id: uuid.UUID,
     body: AnswerCreate,
-    staff: AnswererDep,
+    staff: CurrentAnswerer,
     session: SessionDep,
-    ctx: ContextDep,
+    ctx: CtxDep,
 ) -> ProposalPublic:
-    await service.answer(session, ctx, staff, proposal_id, body.kind, body.body)
-    return _public(await service.proposal_detail(session, proposal_id), ctx)
+    await service.tallies.answer(session, ctx, staff, proposal_id, body.kind, body.body)
+    return _public(await service.proposals.proposal_detail(session, proposal_id), ctx)
 
 
 @proposals.post(
@@ -268,12 +250,12 @@ async def post_answer(
 async def adoption(
     proposal_id: uuid.UUID,
     body: AdoptionCreate,
-    committee: CommitteeDep,
+    committee: CurrentCommittee,
     session: SessionDep,
-    ctx: ContextDep,
+    ctx: CtxDep,
 ) -> ProposalPublic:
-    await service.decide_adoption(session, ctx, committee, proposal_id, body)
-    return _public(await service.proposal_detail(session, proposal_id), ctx)
+    await service.adoption.decide_adoption(session, ctx, committee, proposal_id, body)
+    return _public(await service.proposals.proposal_detail(session, proposal_id), ctx)
 
 
 @forums.post(
@@ -283,14 +265,14 @@ async def adoption(
     responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
 )
 async def create_forum(
-    body: ForumCreate, staff: ForumStaffDep, session: SessionDep, ctx: ContextDep
+    body: ForumCreate, staff: CurrentForumStaff, session: SessionDep, ctx: CtxDep
 ) -> ForumPublic:
-    return _forum(await service.create_forum(session, ctx, staff, body))
+    return _forum(await service.forums.create_forum(session, ctx, staff, body))
 
 
 @forums.get("/{forum_id}", summary="A forum", responses=problem_responses(404, 422))
 async def get_forum(forum_id: uuid.UUID, session: SessionDep) -> ForumPublic:
-    return _forum(await service.get_forum(session, forum_id))
+    return _forum(await service.forums.get_forum(session, forum_id))
 
 
 @forums.post(
@@ -299,6 +281,6 @@ async def get_forum(forum_id: uuid.UUID, session: SessionDep) -> ForumPublic:
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def close_forum(
-    forum_id: uuid.UUID, staff: ForumStaffDep, session: SessionDep, ctx: ContextDep
+    forum_id: uuid.UUID, staff: CurrentForumStaff, session: SessionDep, ctx: CtxDep
 ) -> ForumPublic:
-    return _forum(await service.close_forum_now(session, ctx, forum_id))
+    return _forum(await service.forums.close_forum_now(session, ctx, forum_id))

@@ -20,10 +20,8 @@ from collections.abc import Sequence
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from proposal_svc import service
-from proposal_svc.config import get_settings
-from proposal_svc.service import ProposalContext
-from services.clock import Clock, SystemClock
+from proposal_svc.bootstrap import ProposalContext
+from proposal_svc.service import forums, tallies
 from services.consumer import BatchHandler, ConsumerRunner, Delivered
 from services.events import VoteTallyChanged
 
@@ -33,16 +31,16 @@ async def apply_tallies(
 ) -> None:
     """Proposals cross tiers and forums count participants, once per batch at the highest
     count of each target."""
-    proposals: dict[uuid.UUID, list[int]] = {}
-    forums: dict[uuid.UUID, int] = {}
+    proposal_counts: dict[uuid.UUID, list[int]] = {}
+    forum_counts: dict[uuid.UUID, int] = {}
     for delivered in batch:
         event = delivered.event
         if event.target_type == "proposal":
-            proposals.setdefault(event.target_id, []).append(event.count)
+            proposal_counts.setdefault(event.target_id, []).append(event.count)
         else:
-            forums[event.target_id] = max(event.count, forums.get(event.target_id, 0))
-    await service.apply_proposal_tallies(session, ctx, proposals)
-    await service.apply_forum_tallies(session, forums)
+            forum_counts[event.target_id] = max(event.count, forum_counts.get(event.target_id, 0))
+    await tallies.apply_proposal_tallies(session, ctx, proposal_counts)
+    await forums.apply_forum_tallies(session, forum_counts)
 
 
 def tally_consumer(
@@ -66,9 +64,8 @@ def tally_consumer(
     )
 
 
-def consumers(
-    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, clock: Clock | None = None
+def build_consumers(
+    ctx: ProposalContext, sessions: async_sessionmaker[AsyncSession], js: JetStreamContext
 ) -> Sequence[ConsumerRunner]:
     """The consumers ``proposal-svc consume`` runs."""
-    ctx = ProposalContext(settings=get_settings(), clock=clock or SystemClock())
     return [tally_consumer(sessions, js, ctx)]

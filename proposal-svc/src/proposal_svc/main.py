@@ -10,26 +10,24 @@ from fastapi import FastAPI
 
 from proposal_svc import similarity
 from proposal_svc.api import forums, proposals
-from proposal_svc.config import ProposalSettings, get_settings
-from proposal_svc.service import ProposalContext
+from proposal_svc.bootstrap import ProposalContext, bootstrap
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
-from services.clock import Clock, SystemClock
 from services.db import transaction
 
 
 def create_app(
-    settings: ProposalSettings | None = None,
+    ctx: ProposalContext | None = None,
     *,
-    clock: Clock | None = None,
     key_source: Callable[[FastAPI], KeySource] | None = None,
 ) -> FastAPI:
-    """Build proposal-svc."""
-    settings = settings or get_settings()
+    """Build proposal-svc around ``ctx`` (default: :func:`~proposal_svc.bootstrap.bootstrap`'s,
+    from the environment); the routes find it as ``app.state.ctx``."""
+    if ctx is None:
+        ctx = bootstrap()
 
     @contextlib.asynccontextmanager
     async def proposal_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.proposals = ProposalContext(settings=settings, clock=clock or SystemClock())
         # Fail at start, not silently at every search, when the database cannot see Hangul
         # trigrams (a C ctype), and load the Korean model before the first request needs it.
         async with transaction(app.state.sessions) as session:
@@ -37,8 +35,8 @@ def create_app(
         await asyncio.to_thread(similarity.default_analyzer().load)
         yield
 
-    return create_service_app(
-        settings,
+    app = create_service_app(
+        ctx.settings,
         ServiceSpec(
             title="proposal-svc",
             description=(
@@ -58,3 +56,5 @@ def create_app(
             lifespan_hooks=[proposal_lifespan],
         ),
     )
+    app.state.ctx = ctx
+    return app

@@ -1,0 +1,44 @@
+"""proposal-svc's request dependencies, as ``Annotated`` aliases every route declares: the
+session (whose transaction the request owns), the service's context, and the caller by role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from proposal_svc.bootstrap import ProposalContext
+from services.auth import Principal, require_roles
+from services.db import SessionDep
+
+__all__ = [
+    "CtxDep",
+    "CurrentAdmin",
+    "CurrentAnswerer",
+    "CurrentCitizen",
+    "CurrentCommittee",
+    "CurrentForumStaff",
+    "SessionDep",
+    "get_ctx",
+]
+
+
+async def get_ctx(request: Request) -> ProposalContext:
+    """The context ``main.create_app`` was built with."""
+    ctx: ProposalContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[ProposalContext, Depends(get_ctx)]
+
+#: A verified citizen (submits, withdraws).
+CurrentCitizen = Annotated[Principal, Depends(require_roles("citizen"))]
+#: A moderator (hides).
+CurrentAdmin = Annotated[Principal, Depends(require_roles("admin"))]
+#: A department or the mayor's office (answers; which kind of answer needs which role is the
+#: use case's rule).
+CurrentAnswerer = Annotated[Principal, Depends(require_roles("department", "mayor_office"))]
+#: A member of the committee (adoption).
+CurrentCommittee = Annotated[Principal, Depends(require_roles("committee"))]
+#: Staff who run forums.
+CurrentForumStaff = Annotated[Principal, Depends(require_roles("admin", "mayor_office"))]
