@@ -14,6 +14,7 @@ from proposal_svc import service
 from proposal_svc.bootstrap import ProposalContext
 from proposal_svc.config import ProposalSettings, TierRule
 from proposal_svc.models import Forum, Obligation, OutboxMessage, Proposal, TimelineEntry
+from proposal_svc.repository import SortKey
 from proposal_svc.schemas import AdoptionCreate, ForumCreate, ProposalCreate
 from services.auth import Principal
 from services.clock import ManualClock
@@ -327,3 +328,59 @@ async def test_many_similar_needs_grouped_proposals(
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(TimelineEntry)) == 2
 
+
+async def _page(
+    session: AsyncSession, sort: SortKey, cursor: str | None, limit: int
+) -> tuple[list[uuid.UUID], str | None]:
+    page, next_cursor = await service.proposals.list_proposals(
+        session, status=None, category=None, q=None, sort=sort, cursor=cursor, limit=limit
+    )
+    return [p.id for p in page], next_cursor
+
+
+async def test_paging_by_agreements_visits_every_proposal_once_in_order(
+    sessions: Sessions, ctx: ProposalContext, clock: ManualClock
+) -> None:
+    counts = [3, 7, 7, 0, 7, 3]
+    ids = []
+    for index, count in enumerate(counts):
+        if index % 2 == 0:
+            clock.advance(minutes=1)  # pairs share created_at: the id breaks the tie
+        ids.append(await _create(sessions, ctx, title=f"제안 {index}"))
+        if count:
+            await _tally(sessions, ctx, ids[-1], count)
+    async with sessions() as session:
+        rows = (await session.scalars(select(Proposal).where(Proposal.id.in_(ids)))).all()
+        expected = [
+            p.id
+            for p in sorted(
+                rows, key=lambda p: (p.agreement_count, p.created_at, p.id), reverse=True
+            )
+        ]
+        assert (await _page(session, "agreements", None, 100))[0] == expected
+        seen: list[uuid.UUID] = []
+        cursor = None
+        while True:
+            page, cursor = await _page(session, "agreements", cursor, 2)
+            seen.extend(page)
+            if cursor is None:
+                break
+        assert seen == expected
+        _, recent_cursor = await _page(session, "recent", None, 1)
+        with pytest.raises(ProblemError) as refused:
+            await _page(session, "agreements", recent_cursor, 2)
+        assert refused.value.status == 400
+        assert refused.value.slug == "invalid-cursor"
+
+
+async def test_reindex_recomputes_every_proposal_in_batches(
+    sessions: Sessions, ctx: ProposalContext
+) -> None:
+    ids = [await _create(sessions, ctx, title=f"따릉이 대여소 {i}") for i in range(5)]
+    assert await service.proposals.reindex(sessions, batch=2) == 5
+    async with sessions() as session:
+        rows = (await session.scalars(select(Proposal).where(Proposal.id.in_(ids)))).all()
+    assert len(rows) == 5
+    for row in rows:
+        assert "따릉이" in row.lemmas  # _create stored none
+        assert row.search_text == f"{row.title} 본문"
