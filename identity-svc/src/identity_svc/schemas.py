@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RoleName = Literal["citizen", "department", "mayor_office", "committee", "admin"]
+RoleName = Literal[
+    "citizen", "department", "mayor_office", "committee", "admin", "moderator", "forum_staff"
+]
 
 
 class VerificationCreate(BaseModel):
@@ -143,7 +145,7 @@ class RolesUpdate(BaseModel):
         },
     )
 
-    roles: list[RoleName] = Field(max_length=5)
+    roles: list[RoleName] = Field(max_length=7)
     department: str | None = Field(default=None, min_length=1, max_length=100)
 
 
@@ -181,7 +183,7 @@ class JWKS(BaseModel):
 
 # --- internal API (service-to-service, docs/internal-api.md) --------------------------------
 
-StaffRole = Literal["department", "mayor_office", "committee", "admin"]
+StaffRole = Literal["department", "mayor_office", "committee", "admin", "moderator", "forum_staff"]
 
 
 class CitizenContactInternal(BaseModel):

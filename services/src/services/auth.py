@@ -43,8 +43,18 @@ from jwt.algorithms import ECAlgorithm
 
 from services.problems import ProblemError
 
-Role = Literal["citizen", "department", "mayor_office", "committee", "admin"]
-ROLES: tuple[Role, ...] = ("citizen", "department", "mayor_office", "committee", "admin")
+Role = Literal[
+    "citizen", "department", "mayor_office", "committee", "admin", "moderator", "forum_staff"
+]
+ROLES: tuple[Role, ...] = (
+    "citizen",
+    "department",
+    "mayor_office",
+    "committee",
+    "admin",
+    "moderator",
+    "forum_staff",
+)
 ALGORITHMS = ("ES256",)
 
 

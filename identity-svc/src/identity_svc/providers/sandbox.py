@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from identity_svc.providers.base import ProviderError, VerificationContext, VerifiedIdentity
 
 _PHONE = re.compile(r"^01[016789]-?\d{3,4}-?\d{4}$")
-ALLOWED_ROLES = ("department", "mayor_office", "committee", "admin")
+ALLOWED_ROLES = ("department", "mayor_office", "committee", "admin", "moderator", "forum_staff")
 
 
 class SandboxPersona(BaseModel):

@@ -18,7 +18,7 @@ from services.auth import Principal
 from services.events import CitizenReinstated, CitizenSuspended
 from services.problems import ProblemError
 
-STAFF_ROLES = ("department", "mayor_office", "committee", "admin")
+STAFF_ROLES = ("department", "mayor_office", "committee", "admin", "moderator", "forum_staff")
 
 
 @dataclass(frozen=True)
