@@ -1,28 +1,32 @@
-"""Helpers of notify-svc's tests (the fixtures that build them are in conftest.py)."""
+"""Helpers of notify-svc's tests (the fixtures that build them are in notify_fixtures.py); the
+cross-service tests of tests/integration/notify use them too."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+from nats.js import JetStreamContext
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from notify_svc.bootstrap import NotifyContext
+from notify_svc.consumers import build_consumers
 from notify_svc.directory import HttpDirectory
-from notify_svc.dispatcher import Dispatcher, DispatchPolicy, Providers
+from notify_svc.dispatch.dispatcher import Dispatcher
+from notify_svc.dispatch.providers import Providers
 from notify_svc.models import DevMessage, Notification
 from notify_svc.providers.base import NotifyProvider
 from notify_svc.providers.dev import DevProvider
-from notify_svc.service import Message, plan
+from notify_svc.service.planning import Message, plan
 from services.clock import ManualClock
 from services.db import transaction
-from services.events import ForumOpened, to_envelope
-from services_dev.testing.tokens import TestTokens
-from vote_svc.consumers import TARGET_HANDLERS
+from services.events import CloudEvent, Event, to_envelope
 
 #: Noon in Seoul (03:00 UTC): outside quiet hours.
 NOON_KST = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -32,78 +36,33 @@ PHONE_DIGITS = "01012345678"
 Sessions = async_sessionmaker[AsyncSession]
 
 
-@dataclass
-class Identity:
-    """identity-svc running in-process: citizens are made through its sandbox verification."""
-
-    public: httpx.AsyncClient
-    transport: httpx.AsyncBaseTransport
-    seeds: int = 0
+class Citizens(Protocol):
+    """Where the citizens the directory knows come from, as the cross-service tests of
+    tests/integration/notify see identity-svc (its conftest has the implementation)."""
 
     async def citizen(self, phone: str = PHONE, **persona: Any) -> uuid.UUID:
-        """A new verified citizen with ``phone``; their id."""
-        self.seeds += 1
-        started = await self.public.post("/v1/identity/verifications", json={"provider": "sandbox"})
-        assert started.status_code == 201, started.text
-        done = await self.public.post(
-            f"/v1/identity/verifications/{started.json()['verification_id']}/complete",
-            json={
-                "persona": {
-                    "name": "김시민",
-                    "birthdate": "1988-03-09",
-                    "phone": phone,
-                    "ci_seed": f"notify-{uuid.uuid4()}",
-                    **persona,
-                }
-            },
-        )
-        assert done.status_code == 200, done.text
-        return uuid.UUID(done.json()["citizen_id"])
+        """A new verified citizen with ``phone`` (``roles``, ``department`` for staff)."""
+        ...
 
 
-@dataclass
-class Votes:
-    """vote-svc running in-process: forums open through its real consumer handler, ballots
-    through its API."""
-
-    public: httpx.AsyncClient
-    transport: httpx.AsyncBaseTransport
-    sessions: Sessions
-    tokens: TestTokens
+class Forums(Protocol):
+    """Where forums and their participants come from, as those tests see vote-svc."""
 
     async def forum(self, participants: list[uuid.UUID]) -> uuid.UUID:
         """An open forum in which each of ``participants`` cast a ballot."""
-        forum_id = uuid.uuid4()
-        now = datetime.now(UTC)
-        event = ForumOpened(
-            forum_id=forum_id,
-            title="따릉이 대여소 확대 공론장",
-            mode="online",
-            options=["찬성", "반대"],
-            opens_at=now.replace(year=now.year - 1),
-            closes_at=now.replace(year=now.year + 1),
-        )
-        async with transaction(self.sessions) as session:
-            await TARGET_HANDLERS[ForumOpened](session, event, to_envelope(event))
-        for citizen_id in participants:
-            cast = await self.public.post(
-                f"/v1/votes/forums/{forum_id}/ballots",
-                json={"choice": "찬성"},
-                headers=self.tokens.headers(citizen_id),
-            )
-            assert cast.status_code == 201, cast.text
-        return forum_id
+        ...
 
 
 @dataclass
 class Notify:
-    """The pieces of notify-svc a test drives: plan messages, run dispatchers, read rows."""
+    """The pieces of notify-svc a test drives: plan messages, run dispatchers and consumers,
+    read rows. ``ctx`` is built with ``clock``, the clock the test moves."""
 
-    sessions: Sessions
+    ctx: NotifyContext
     clock: ManualClock
+    sessions: Sessions
     directory: HttpDirectory
     dev: DevProvider
-    policy: DispatchPolicy = field(default_factory=DispatchPolicy)
 
     def dispatcher(
         self,
@@ -118,7 +77,7 @@ class Notify:
             self.sessions,
             providers=providers,
             directory=kwargs.pop("directory", self.directory),
-            policy=kwargs.pop("policy", self.policy),
+            policy=kwargs.pop("policy", self.ctx.policy),
             clock=self.clock,
             **kwargs,
         )
@@ -172,6 +131,31 @@ class Notify:
             for condition in conditions:
                 query = query.where(condition)
             return int(await session.scalar(query) or 0)
+
+    async def consume(self, js: JetStreamContext) -> int:
+        """Run notify-svc's consumer until the stream has nothing more for it."""
+        [runner] = build_consumers(self.ctx, self.sessions, js)
+        await runner.setup()
+        handled = 0
+        while taken := await runner.process_batch(wait=0.5):
+            handled += taken
+        return handled
+
+
+async def publish(js: JetStreamContext, event: Event, *, dedupe: bool = True) -> CloudEvent:
+    """Publish ``event`` on its subject as its producer's relay would; its envelope."""
+    envelope = to_envelope(event)
+    await publish_envelope(js, event, envelope, dedupe=dedupe)
+    return envelope
+
+
+async def publish_envelope(
+    js: JetStreamContext, event: Event, envelope: CloudEvent, *, dedupe: bool = True
+) -> None:
+    """Publish ``envelope`` (without ``dedupe``: past the stream's duplicate window)."""
+    data = json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False).encode()
+    headers = {"Nats-Msg-Id": envelope.id} if dedupe else None
+    await js.publish(event.subject_name(), data, headers=headers)
 
 
 #: Builds an httpx client whose requests are answered by ``handler`` (a simulated provider).

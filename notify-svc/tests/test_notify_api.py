@@ -11,16 +11,17 @@ from typing import Any
 import httpx
 import pytest
 from notify_helpers import (
-    Identity,
     MockClient,
     Notify,
     SimulatedNhn,
     nhn_settings,
 )
 from sqlalchemy import select, text
+from standin_directory import StandInDirectory
 
+from notify_svc.bootstrap import bootstrap
 from notify_svc.config import NotifySettings
-from notify_svc.dispatcher import DispatchPolicy
+from notify_svc.dispatch.policy import DispatchPolicy
 from notify_svc.main import create_app
 from notify_svc.models import DeliveryReportRow, Notification
 from notify_svc.providers.dev import SIGNATURE_HEADER, sign_webhook
@@ -197,8 +198,8 @@ def dev_report(message_id: str, status: str, channel: str = "alimtalk") -> bytes
     return json.dumps(body).encode()
 
 
-async def sent_alimtalk(notify: Notify, identity: Identity) -> Notification:
-    citizen = await identity.citizen()
+async def sent_alimtalk(notify: Notify, people: StandInDirectory) -> Notification:
+    citizen = await people.citizen()
     await notify.plan([citizen])
     await notify.dispatcher().run_once()
     row = await notify.one()
@@ -209,10 +210,10 @@ async def sent_alimtalk(notify: Notify, identity: Identity) -> Notification:
 async def test_dev_webhook_undelivered_alimtalk_queues_the_sms_fallback_once(
     client: httpx.AsyncClient,
     notify: Notify,
-    identity: Identity,
+    people: StandInDirectory,
     notify_settings: NotifySettings,
 ) -> None:
-    row = await sent_alimtalk(notify, identity)
+    row = await sent_alimtalk(notify, people)
     assert row.provider_message_id is not None
     body = dev_report(row.provider_message_id, "failed")
     secret = notify_settings.dev_webhook_secret.get_secret_value()
@@ -237,11 +238,11 @@ async def test_dev_webhook_undelivered_alimtalk_queues_the_sms_fallback_once(
 async def test_forged_webhook_signature_is_401_and_changes_nothing(
     client: httpx.AsyncClient,
     notify: Notify,
-    identity: Identity,
+    people: StandInDirectory,
     notify_settings: NotifySettings,
     forgery: str,
 ) -> None:
-    row = await sent_alimtalk(notify, identity)
+    row = await sent_alimtalk(notify, people)
     assert row.provider_message_id is not None
     body = dev_report(row.provider_message_id, "failed")
     secret = notify_settings.dev_webhook_secret.get_secret_value()
@@ -285,7 +286,7 @@ async def test_unknown_provider_and_malformed_reports(
 
 async def test_nhn_webhooks_update_statuses_even_before_the_send_is_recorded_simulated_nhn(
     notify: Notify,
-    identity: Identity,
+    people: StandInDirectory,
     notify_settings: NotifySettings,
     tokens: TestTokens,
     clock: ManualClock,
@@ -300,7 +301,7 @@ async def test_nhn_webhooks_update_statuses_even_before_the_send_is_recorded_sim
         **nhn_settings(),
     )
     fake = SimulatedNhn()
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await notify.plan([citizen])
     # The provider's message id the simulation will give the first AlimTalk send.
     first_id = "20261125000000000001:1"
@@ -329,7 +330,9 @@ async def test_nhn_webhooks_update_statuses_even_before_the_send_is_recorded_sim
             "hookId": "x1",
         }
     )
-    app = create_app(settings, key_source=tokens, http_client=mock_client(fake.handle), clock=clock)
+    app = create_app(
+        bootstrap(settings, clock=clock), key_source=tokens, http_client=mock_client(fake.handle)
+    )
     async with running_app(app) as api:
         signature = {"X-Toast-Webhook-Signature": "nhn-webhook-secret"}
         forged = await api.post(
@@ -433,10 +436,10 @@ async def test_dead_letters_are_listed_for_admins_and_can_be_requeued(
 
 
 async def test_dev_messages_show_what_would_have_been_sent(
-    client: httpx.AsyncClient, notify: Notify, identity: Identity
+    client: httpx.AsyncClient, notify: Notify, people: StandInDirectory
 ) -> None:
-    row = await sent_alimtalk(notify, identity)
-    other = await identity.citizen()
+    row = await sent_alimtalk(notify, people)
+    other = await people.citizen()
     await notify.plan([other])
     await notify.dispatcher().run_once()
 

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from notify_svc import cli, templates
+from notify_svc.bootstrap import bootstrap
 from notify_svc.config import NotifySettings, get_settings
 from notify_svc.main import create_app
 from notify_svc.models import (
@@ -124,7 +125,7 @@ def test_a_template_kakao_would_refuse_stops_the_app_and_the_workers(
     )
     monkeypatch.setitem(templates.TEMPLATES, "PROPOSAL_ANSWERED", broken)
     with pytest.raises(TemplateValidationError, match="emoji"):
-        create_app(NotifySettings())
+        create_app(bootstrap(NotifySettings()))
     with pytest.raises(TemplateValidationError):
         cli.main(["send"])
 

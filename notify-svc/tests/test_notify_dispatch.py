@@ -1,5 +1,5 @@
-"""The dispatcher against real PostgreSQL, the real identity-svc (phone numbers through its signed
-internal endpoint) and either the dev provider or NHN Cloud simulated from its documented HTTP
+"""The dispatcher against real PostgreSQL, the directory's signed internal endpoint (phone numbers;
+the stand-in of identity-svc's contract, standin_directory.py) and either the dev provider or NHN Cloud simulated from its documented HTTP
 API with httpx.MockTransport."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import httpx
 import pytest
 from notify_helpers import (
     PHONE_DIGITS,
-    Identity,
     MockClient,
     Notify,
     Sessions,
@@ -24,16 +23,18 @@ from notify_helpers import (
     nhn_settings,
 )
 from sqlalchemy import select
+from standin_directory import StandInDirectory
 
-from notify_svc import service
 from notify_svc.config import NotifySettings
-from notify_svc.dispatcher import DispatchPolicy, Providers
+from notify_svc.dispatch.policy import DispatchPolicy
+from notify_svc.dispatch.providers import Providers
 from notify_svc.encoding import SMS_MAX_BYTES, cp949_length, is_cp949
 from notify_svc.models import Notification, OutboxMessage, Preference
 from notify_svc.providers.base import Channel, DeliveryReport, OutboundMessage, SendResult
 from notify_svc.providers.dev import DevProvider
 from notify_svc.quiet import KST
 from notify_svc.registry import build_providers
+from notify_svc.service import planning, preferences
 from services.db import transaction
 
 
@@ -61,7 +62,7 @@ async def set_preferences(
     night_consent: bool = False,
 ) -> None:
     async with transaction(notify.sessions) as session:
-        await service.put_preferences(
+        await preferences.put_preferences(
             session,
             citizen_id,
             channels=channels,
@@ -99,16 +100,16 @@ class CountingProvider:
 
 
 async def test_dev_provider_send_then_poll_reports_delivered(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     event_id = await notify.plan([citizen])
     dispatcher = notify.dispatcher()
 
     assert await dispatcher.run_once() == 1
     row = await notify.one()
     assert (row.status, row.channel, row.attempts, row.provider) == ("sent", "alimtalk", 1, "dev")
-    assert row.idempotency_key == service.idempotency_key(event_id, citizen, "alimtalk")
+    assert row.idempotency_key == planning.idempotency_key(event_id, citizen, "alimtalk")
     [stored] = await notify.dev_messages()
     assert stored.to_masked == "010-****-5678"
     assert stored.idempotency_key == row.idempotency_key
@@ -125,9 +126,9 @@ async def test_dev_provider_send_then_poll_reports_delivered(
 
 
 async def test_two_dispatchers_racing_send_each_message_exactly_once(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    citizens = [await identity.citizen() for _ in range(12)]
+    citizens = [await people.citizen() for _ in range(12)]
     await notify.plan(citizens)
     await notify.plan(citizens)  # a second event: 24 messages in all
     counting = CountingProvider(notify.dev)
@@ -149,9 +150,9 @@ async def test_two_dispatchers_racing_send_each_message_exactly_once(
 
 
 async def test_a_send_cut_short_by_a_crash_is_resent_with_the_same_key_after_the_lease(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await notify.plan([citizen])
     crashed = notify.dispatcher()
     # The crashed worker claimed the row and its send reached the provider; then it died.
@@ -179,9 +180,9 @@ async def test_a_send_cut_short_by_a_crash_is_resent_with_the_same_key_after_the
 
 
 async def test_a_stale_result_never_overwrites_the_worker_that_took_over(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await notify.plan([citizen])
     slow = notify.dispatcher()
     [old_claim] = await slow.claim()
@@ -195,12 +196,12 @@ async def test_a_stale_result_never_overwrites_the_worker_that_took_over(
 
 async def test_alimtalk_refused_falls_back_to_sms_once_simulated_nhn_mock_transport(
     notify: Notify,
-    identity: Identity,
+    people: StandInDirectory,
     notify_settings: NotifySettings,
     sessions: Sessions,
     mock_client: MockClient,
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await notify.plan([citizen])
     fake = SimulatedNhn(alimtalk_script=[nhn_refusal(-3010, "template mismatch")])
     async with simulated_nhn(notify_settings, sessions, mock_client, fake) as providers:
@@ -215,7 +216,7 @@ async def test_alimtalk_refused_falls_back_to_sms_once_simulated_nhn_mock_transp
 
     fallback = await notify.one(fallback_of=alimtalk.id)
     assert fallback.status == "sent"
-    assert fallback.idempotency_key == service.idempotency_key(
+    assert fallback.idempotency_key == planning.idempotency_key(
         alimtalk.event_id, citizen, fallback.channel
     )
     assert len(fake.sends("alimtalk")) == 1
@@ -228,12 +229,12 @@ async def test_alimtalk_refused_falls_back_to_sms_once_simulated_nhn_mock_transp
 
 async def test_429_backs_off_for_retry_after_then_succeeds_simulated_nhn_mock_transport(
     notify: Notify,
-    identity: Identity,
+    people: StandInDirectory,
     notify_settings: NotifySettings,
     sessions: Sessions,
     mock_client: MockClient,
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await set_preferences(notify, citizen, channels=("sms",))
     await notify.plan([citizen])
     fake = SimulatedNhn(
@@ -264,12 +265,12 @@ async def test_429_backs_off_for_retry_after_then_succeeds_simulated_nhn_mock_tr
 
 async def test_server_errors_back_off_exponentially_with_jitter_then_go_dead(
     notify: Notify,
-    identity: Identity,
+    people: StandInDirectory,
     notify_settings: NotifySettings,
     sessions: Sessions,
     mock_client: MockClient,
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await notify.plan([citizen])
     fake = SimulatedNhn(alimtalk_script=[httpx.Response(503) for _ in range(4)])
     policy = DispatchPolicy(max_attempts=4, retry_base=2.0)
@@ -297,9 +298,9 @@ async def test_server_errors_back_off_exponentially_with_jitter_then_go_dead(
 
 
 async def test_quiet_hours_defer_non_urgent_messages_to_8_kst(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    sleeper, night_owl, urgent_one = [await identity.citizen() for _ in range(3)]
+    sleeper, night_owl, urgent_one = [await people.citizen() for _ in range(3)]
     await set_preferences(notify, night_owl, night_consent=True)
     notify.clock.set(datetime(2026, 11, 25, 22, 30, tzinfo=KST))
     await notify.plan([sleeper, night_owl])
@@ -322,9 +323,9 @@ async def test_quiet_hours_defer_non_urgent_messages_to_8_kst(
 
 
 async def test_opted_out_citizens_are_logged_as_skipped_and_sent_nothing(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    early, late = await identity.citizen(), await identity.citizen()
+    early, late = await people.citizen(), await people.citizen()
     await set_preferences(notify, early, opt_out=True)
     await notify.plan([early, late])
     assert (await notify.one(citizen_id=early)).skip_reason == "opted_out"
@@ -338,9 +339,9 @@ async def test_opted_out_citizens_are_logged_as_skipped_and_sent_nothing(
 
 
 async def test_sms_only_citizens_get_an_sms_without_emoji(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await set_preferences(notify, citizen, channels=("sms",))
     await notify.plan(
         [citizen], variables={"제안제목": "따릉이 🚲 늘려주세요 👍🏻", "답변주체": "담당 부서"}
@@ -354,7 +355,7 @@ async def test_sms_only_citizens_get_an_sms_without_emoji(
 
 
 async def test_citizens_without_a_number_or_unknown_are_skipped(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
     unknown = uuid.uuid4()
     await notify.plan([unknown])
@@ -365,11 +366,11 @@ async def test_citizens_without_a_number_or_unknown_are_skipped(
 
 
 async def test_an_unreachable_identity_service_delays_but_loses_nothing(
-    notify: Notify, identity: Identity, notify_settings: NotifySettings
+    notify: Notify, people: StandInDirectory, notify_settings: NotifySettings
 ) -> None:
     from notify_svc.directory import HttpDirectory
 
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await notify.plan([citizen])
 
     def down(request: httpx.Request) -> httpx.Response:
@@ -395,9 +396,9 @@ async def test_an_unreachable_identity_service_delays_but_loses_nothing(
 
 
 async def test_a_refused_channel_is_skipped_and_its_fallback_sent(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    citizen = await identity.citizen()
+    citizen = await people.citizen()
     await notify.plan([citizen])
     await set_preferences(notify, citizen, channels=("sms",))  # after planning AlimTalk
     dispatcher = notify.dispatcher()
@@ -438,9 +439,9 @@ async def test_preferences_are_kept_per_citizen(notify: Notify) -> None:
 
 
 async def test_a_retry_whose_first_attempt_may_have_gone_out_is_not_deferred_past_the_key(
-    notify: Notify, identity: Identity
+    notify: Notify, people: StandInDirectory
 ) -> None:
-    timed_out, refused = await identity.citizen(), await identity.citizen()
+    timed_out, refused = await people.citizen(), await people.citizen()
     await notify.plan([timed_out, refused])
     async with transaction(notify.sessions) as session:
         for row in await session.scalars(select(Notification)):

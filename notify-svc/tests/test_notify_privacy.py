@@ -11,8 +11,9 @@ import re
 
 import httpx
 import pytest
-from notify_helpers import Identity, MockClient, Notify, SimulatedNhn, nhn_settings
+from notify_helpers import MockClient, Notify, SimulatedNhn, nhn_settings
 from sqlalchemy import text
+from standin_directory import StandInDirectory
 
 from notify_svc.config import NotifySettings
 from notify_svc.providers.dev import SIGNATURE_HEADER, sign_webhook
@@ -42,14 +43,14 @@ async def every_row_as_text(notify: Notify) -> str:
 
 async def test_no_phone_number_in_any_table_or_log_line(
     notify: Notify,
-    identity: Identity,
+    people: StandInDirectory,
     notify_settings: NotifySettings,
     mock_client: MockClient,
     client: httpx.AsyncClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    citizens = [await identity.citizen(phone=NUMBER) for _ in range(3)]
+    citizens = [await people.citizen(phone=NUMBER) for _ in range(3)]
     await notify.plan(citizens)
 
     # The dev provider for the first round; its webhook reports one AlimTalk undelivered.

@@ -26,7 +26,7 @@ import uvicorn
 
 from identity_svc.config import IdentitySettings
 from identity_svc.main import create_app as create_identity_app
-from notify_svc.service import Message, plan
+from notify_svc.service.planning import Message, plan
 from services.db import create_engine, create_sessionmaker, to_plain_url, transaction
 from services_dev.localrt.postgres import EmbeddedPostgres
 from services_dev.testing.plugin import clone_database, migrated_template

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import select
+from fastapi import APIRouter, Request
 
-from notify_svc import service
-from notify_svc.dispatcher import Providers
-from notify_svc.models import DevMessage, Notification
+from notify_svc.deps import (
+    AdminDep,
+    CitizenDep,
+    Cursor,
+    DevLimit,
+    Limit,
+    NotificationId,
+    NowDep,
+    ProviderName,
+    ProvidersDep,
+    SessionDep,
+    TemplateCode,
+)
+from notify_svc.models import Notification
 from notify_svc.providers._common import MalformedWebhookError
 from notify_svc.providers.base import WebhookSignatureError
 from notify_svc.schemas import (
@@ -25,22 +33,11 @@ from notify_svc.schemas import (
     PreferencesUpdate,
     WebhookReceived,
 )
-from services.auth import Principal, require_roles
-from services.db import SessionDep
+from notify_svc.service import delivery, preferences, reads
 from services.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/notifications")
 dev_router = APIRouter(prefix="/v1/notifications/dev", tags=["development"])
-
-CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
-AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=500)]
-
-
-def _now(request: Request) -> datetime:
-    clock = getattr(request.app.state, "clock", None)
-    return clock.now() if clock is not None else datetime.now(UTC)
 
 
 def _public(row: Notification) -> NotificationPublic:
@@ -74,7 +71,7 @@ def _dead(row: Notification) -> DeadLetterPublic:
     )
 
 
-def _prefs(prefs: service.Preferences) -> PreferencesPublic:
+def _prefs(prefs: preferences.Preferences) -> PreferencesPublic:
     return PreferencesPublic(
         channels=prefs.channels,
         opt_out=prefs.opt_out,
@@ -99,7 +96,7 @@ async def mine(
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> NotificationPage:
-    page = await service.list_for_citizen(session, citizen.citizen_id, cursor=cursor, limit=limit)
+    page = await reads.list_for_citizen(session, citizen.citizen_id, cursor=cursor, limit=limit)
     return NotificationPage(items=[_public(r) for r in page.items], next_cursor=page.next_cursor)
 
 
@@ -111,7 +108,7 @@ async def mine(
     responses=problem_responses(401, 403),
 )
 async def get_preferences(citizen: CitizenDep, session: SessionDep) -> PreferencesPublic:
-    return _prefs(await service.get_preferences(session, citizen.citizen_id))
+    return _prefs(await preferences.get_preferences(session, citizen.citizen_id))
 
 
 @router.put(
@@ -126,15 +123,15 @@ async def get_preferences(citizen: CitizenDep, session: SessionDep) -> Preferenc
     responses=problem_responses(400, 401, 403, 413, 422),
 )
 async def put_preferences(
-    body: PreferencesUpdate, citizen: CitizenDep, session: SessionDep, request: Request
+    body: PreferencesUpdate, citizen: CitizenDep, session: SessionDep, now: NowDep
 ) -> PreferencesPublic:
-    prefs = await service.put_preferences(
+    prefs = await preferences.put_preferences(
         session,
         citizen.citizen_id,
         channels=body.channels,
         opt_out=body.opt_out,
         night_consent=body.night_consent,
-        now=_now(request),
+        now=now,
     )
     return _prefs(prefs)
 
@@ -154,9 +151,12 @@ async def put_preferences(
     responses=problem_responses(400, 401, 404, 413),
 )
 async def webhook(
-    provider: Annotated[str, Path(max_length=40)], request: Request, session: SessionDep
+    provider: ProviderName,
+    request: Request,
+    session: SessionDep,
+    providers: ProvidersDep,
+    now: NowDep,
 ) -> WebhookReceived:
-    providers: Providers = request.app.state.providers
     adapter = providers.named(provider)
     if adapter is None:
         raise ProblemError(
@@ -175,10 +175,9 @@ async def webhook(
         ) from None
     except MalformedWebhookError as exc:
         raise ProblemError(400, "malformed-webhook", "Malformed webhook", str(exc)) from None
-    now = _now(request)
     matched = 0
     for report in reports:
-        matched += await service.record_report(session, adapter.name, report, now)
+        matched += await delivery.record_report(session, adapter.name, report, now)
     return WebhookReceived(received=len(reports), matched=matched)
 
 
@@ -192,7 +191,7 @@ async def webhook(
 async def dead_letters(
     _: AdminDep, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
 ) -> DeadLetterPage:
-    page = await service.list_dead(session, cursor=cursor, limit=limit)
+    page = await reads.list_dead(session, cursor=cursor, limit=limit)
     return DeadLetterPage(items=[_dead(r) for r in page.items], next_cursor=page.next_cursor)
 
 
@@ -208,9 +207,9 @@ async def dead_letters(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def requeue(
-    notification_id: uuid.UUID, _: AdminDep, session: SessionDep, request: Request
+    notification_id: NotificationId, _: AdminDep, session: SessionDep, now: NowDep
 ) -> DeadLetterPublic:
-    return _dead(await service.requeue(session, notification_id, _now(request)))
+    return _dead(await reads.requeue(session, notification_id, now))
 
 
 @dev_router.get(
@@ -225,26 +224,13 @@ async def requeue(
 async def dev_messages(
     session: SessionDep,
     citizen_id: uuid.UUID | None = None,
-    template_code: Annotated[str | None, Query(max_length=64)] = None,
+    template_code: TemplateCode = None,
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: DevLimit = 100,
 ) -> DevMessagePage:
-    query = select(DevMessage, Notification.id, Notification.citizen_id).outerjoin(
-        Notification, Notification.idempotency_key == DevMessage.idempotency_key
+    page = await reads.list_dev_messages(
+        session, citizen_id=citizen_id, template_code=template_code, cursor=cursor, limit=limit
     )
-    if citizen_id is not None:
-        query = query.where(Notification.citizen_id == citizen_id)
-    if template_code is not None:
-        query = query.where(Notification.template_code == template_code)
-    if cursor:
-        try:
-            before = int(cursor)
-        except ValueError:
-            raise ProblemError(
-                400, "invalid-cursor", "Invalid cursor", "Use next_cursor from a previous page."
-            ) from None
-        query = query.where(DevMessage.id < before)
-    rows = (await session.execute(query.order_by(DevMessage.id.desc()).limit(limit + 1))).all()
     items = [
         DevMessagePublic(
             provider_message_id=m.provider_message_id,
@@ -258,7 +244,6 @@ async def dev_messages(
             accepted_at=m.accepted_at,
             delivered_at=m.delivered_at,
         )
-        for m, nid, cid in rows[:limit]
+        for m, nid, cid in page.items
     ]
-    next_cursor = str(rows[limit - 1][0].id) if len(rows) > limit else None
-    return DevMessagePage(items=items, next_cursor=next_cursor)
+    return DevMessagePage(items=items, next_cursor=page.next_cursor)

@@ -22,19 +22,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify_svc import service
-from notify_svc.service import Message
+from notify_svc import repository
+from notify_svc.bootstrap import NotifyContext
+from notify_svc.service import planning
+from notify_svc.service.planning import Message
 from notify_svc.templates import format_count, format_kst_date, format_kst_datetime
-from services.clock import Clock, SystemClock
-from services.consumer import ConsumerRunner, Handler
+from services.consumer import ConsumerRunner, Handlers
 from services.events import (
     CloudEvent,
-    Event,
     ForumClosed,
     ForumOpened,
     ProposalAnswered,
@@ -76,169 +76,184 @@ RESPONSIBLE_ROLE: Final = {
 }
 
 
+#: The handlers of ``notify-svc consume``, by event class.
+HANDLERS: Handlers[NotifyContext] = Handlers()
+
+
 def _event_id(envelope: CloudEvent) -> uuid.UUID:
     return uuid.UUID(envelope.id)
 
 
-def handlers(clock: Clock | None = None) -> dict[type[Event], Handler[Any]]:
-    """The handlers of ``notify-svc consume``; ``clock`` stamps the rows (tests move it)."""
-    clock = clock or SystemClock()
+async def _tell(
+    session: AsyncSession,
+    envelope: CloudEvent,
+    citizen_id: uuid.UUID,
+    message: Message,
+    now: datetime,
+) -> None:
+    """Plan ``message`` to one citizen for this event."""
+    await planning.plan(
+        session,
+        event_id=_event_id(envelope),
+        event_type=envelope.type,
+        citizen_ids=[citizen_id],
+        message=message,
+        now=now,
+    )
 
-    async def tell(
-        session: AsyncSession,
-        envelope: CloudEvent,
-        citizen_id: uuid.UUID,
-        message: Message,
-        now: datetime,
-    ) -> None:
-        """Plan ``message`` to one citizen for this event."""
-        await service.plan(
-            session,
-            event_id=_event_id(envelope),
-            event_type=envelope.type,
-            citizen_ids=[citizen_id],
-            message=message,
-            now=now,
-        )
 
-    async def on_submitted(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, ProposalSubmitted)
-        await service.remember_proposal(
-            session, event.proposal_id, event.author_id, event.title, clock.now()
-        )
+@HANDLERS.on(ProposalSubmitted)
+async def on_submitted(
+    ctx: NotifyContext, session: AsyncSession, event: ProposalSubmitted, envelope: CloudEvent
+) -> None:
+    """Remember the proposer and title (forum events name only the proposal)."""
+    await planning.remember_proposal(
+        session, event.proposal_id, event.author_id, event.title, ctx.clock.now()
+    )
 
-    async def on_threshold(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, ProposalThresholdReached)
-        now = clock.now()
-        await service.remember_proposal(
-            session, event.proposal_id, event.author_id, event.title, now
-        )
-        message = Message(
-            "PROPOSAL_TIER_REACHED",
+
+@HANDLERS.on(ProposalThresholdReached)
+async def on_threshold(
+    ctx: NotifyContext,
+    session: AsyncSession,
+    event: ProposalThresholdReached,
+    envelope: CloudEvent,
+) -> None:
+    """Tell the proposer a tier was reached, with the obligation and its due date (KST)."""
+    now = ctx.clock.now()
+    await planning.remember_proposal(session, event.proposal_id, event.author_id, event.title, now)
+    message = Message(
+        "PROPOSAL_TIER_REACHED",
+        {
+            "제안제목": event.title,
+            "동의수": format_count(event.threshold),
+            "의무": OBLIGATION_LABELS.get(event.obligation, event.obligation),
+            "기한": format_kst_date(event.due_at),
+        },
+    )
+    await _tell(session, envelope, event.author_id, message, now)
+
+
+@HANDLERS.on(ProposalAnswered)
+async def on_answered(
+    ctx: NotifyContext, session: AsyncSession, event: ProposalAnswered, envelope: CloudEvent
+) -> None:
+    """Tell the proposer who answered."""
+    now = ctx.clock.now()
+    await planning.remember_proposal(session, event.proposal_id, event.author_id, event.title, now)
+    answerer = ANSWERER_LABELS.get(event.answered_by_role, "서울특별시")
+    await _tell(
+        session,
+        envelope,
+        event.author_id,
+        Message("PROPOSAL_ANSWERED", {"제안제목": event.title, "답변주체": answerer}),
+        now,
+    )
+
+
+@HANDLERS.on(ProposalStatusChanged)
+async def on_status_changed(
+    ctx: NotifyContext, session: AsyncSession, event: ProposalStatusChanged, envelope: CloudEvent
+) -> None:
+    """Tell the proposer the new status, when it is news to them."""
+    now = ctx.clock.now()
+    await planning.remember_proposal(session, event.proposal_id, event.author_id, event.title, now)
+    # The first opening follows the proposer's own submission, and only the proposer can
+    # withdraw: neither is news to them.
+    if event.from_status is None or event.to_status in ("open", "withdrawn"):
+        return
+    await _tell(
+        session,
+        envelope,
+        event.author_id,
+        Message(
+            "PROPOSAL_STATUS_CHANGED",
+            {"제안제목": event.title, "상태": STATUS_LABELS.get(event.to_status, event.to_status)},
+        ),
+        now,
+    )
+
+
+@HANDLERS.on(ForumOpened)
+async def on_forum_opened(
+    ctx: NotifyContext, session: AsyncSession, event: ForumOpened, envelope: CloudEvent
+) -> None:
+    """Tell the proposer of the forum's proposal that it opened, with its deadline (KST)."""
+    ref = await repository.proposal_ref(session, event.proposal_id)
+    if ref is None:
+        # A forum of its own, or about a proposal older than the stream: nobody to tell.
+        return
+    await _tell(
+        session,
+        envelope,
+        ref.author_id,
+        Message(
+            "FORUM_OPENED",
+            {"공론장제목": event.title, "마감일시": format_kst_datetime(event.closes_at)},
+        ),
+        ctx.clock.now(),
+    )
+
+
+@HANDLERS.on(ForumClosed)
+async def on_forum_closed(
+    ctx: NotifyContext, session: AsyncSession, event: ForumClosed, envelope: CloudEvent
+) -> None:
+    """Tell the proposer now and every participant (from vote-svc) through a recipient job."""
+    now = ctx.clock.now()
+    message = Message(
+        "FORUM_CLOSED",
+        {"공론장제목": event.title, "참여자수": format_count(event.participant_count)},
+    )
+    ref = await repository.proposal_ref(session, event.proposal_id)
+    if ref is not None:
+        await _tell(session, envelope, ref.author_id, message, now)
+    await planning.add_recipient_job(
+        session,
+        event_id=_event_id(envelope),
+        event_type=envelope.type,
+        kind="forum_participants",
+        params={"forum_id": str(event.forum_id)},
+        message=message,
+        now=now,
+    )
+
+
+@HANDLERS.on(ProposalObligationOverdue)
+async def on_overdue(
+    ctx: NotifyContext,
+    session: AsyncSession,
+    event: ProposalObligationOverdue,
+    envelope: CloudEvent,
+) -> None:
+    """Tell the staff of the responsible role (from identity-svc) through a recipient job."""
+    await planning.add_recipient_job(
+        session,
+        event_id=_event_id(envelope),
+        event_type=envelope.type,
+        kind="staff",
+        params={"role": RESPONSIBLE_ROLE[event.obligation], "department": None},
+        message=Message(
+            "OBLIGATION_OVERDUE",
             {
                 "제안제목": event.title,
-                "동의수": format_count(event.threshold),
                 "의무": OBLIGATION_LABELS.get(event.obligation, event.obligation),
                 "기한": format_kst_date(event.due_at),
             },
-        )
-        await tell(session, envelope, event.author_id, message, now)
-
-    async def on_answered(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, ProposalAnswered)
-        now = clock.now()
-        await service.remember_proposal(
-            session, event.proposal_id, event.author_id, event.title, now
-        )
-        answerer = ANSWERER_LABELS.get(event.answered_by_role, "서울특별시")
-        await tell(
-            session,
-            envelope,
-            event.author_id,
-            Message("PROPOSAL_ANSWERED", {"제안제목": event.title, "답변주체": answerer}),
-            now,
-        )
-
-    async def on_status_changed(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, ProposalStatusChanged)
-        now = clock.now()
-        await service.remember_proposal(
-            session, event.proposal_id, event.author_id, event.title, now
-        )
-        # The first opening follows the proposer's own submission, and only the proposer can
-        # withdraw: neither is news to them.
-        if event.from_status is None or event.to_status in ("open", "withdrawn"):
-            return
-        await tell(
-            session,
-            envelope,
-            event.author_id,
-            Message(
-                "PROPOSAL_STATUS_CHANGED",
-                {
-                    "제안제목": event.title,
-                    "상태": STATUS_LABELS.get(event.to_status, event.to_status),
-                },
-            ),
-            now,
-        )
-
-    async def on_forum_opened(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, ForumOpened)
-        ref = await service.proposal_ref(session, event.proposal_id)
-        if ref is None:
-            # A forum of its own, or about a proposal older than the stream: nobody to tell.
-            return
-        await tell(
-            session,
-            envelope,
-            ref.author_id,
-            Message(
-                "FORUM_OPENED",
-                {"공론장제목": event.title, "마감일시": format_kst_datetime(event.closes_at)},
-            ),
-            clock.now(),
-        )
-
-    async def on_forum_closed(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, ForumClosed)
-        now = clock.now()
-        message = Message(
-            "FORUM_CLOSED",
-            {"공론장제목": event.title, "참여자수": format_count(event.participant_count)},
-        )
-        ref = await service.proposal_ref(session, event.proposal_id)
-        if ref is not None:
-            await tell(session, envelope, ref.author_id, message, now)
-        await service.add_recipient_job(
-            session,
-            event_id=_event_id(envelope),
-            event_type=envelope.type,
-            kind="forum_participants",
-            params={"forum_id": str(event.forum_id)},
-            message=message,
-            now=now,
-        )
-
-    async def on_overdue(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
-        assert isinstance(event, ProposalObligationOverdue)
-        await service.add_recipient_job(
-            session,
-            event_id=_event_id(envelope),
-            event_type=envelope.type,
-            kind="staff",
-            params={"role": RESPONSIBLE_ROLE[event.obligation], "department": None},
-            message=Message(
-                "OBLIGATION_OVERDUE",
-                {
-                    "제안제목": event.title,
-                    "의무": OBLIGATION_LABELS.get(event.obligation, event.obligation),
-                    "기한": format_kst_date(event.due_at),
-                },
-            ),
-            now=clock.now(),
-        )
-
-    return {
-        ProposalSubmitted: on_submitted,
-        ProposalThresholdReached: on_threshold,
-        ProposalAnswered: on_answered,
-        ProposalStatusChanged: on_status_changed,
-        ForumOpened: on_forum_opened,
-        ForumClosed: on_forum_closed,
-        ProposalObligationOverdue: on_overdue,
-    }
+        ),
+        now=ctx.clock.now(),
+    )
 
 
 def build_consumers(
-    sessions: async_sessionmaker[AsyncSession], js: JetStreamContext, clock: Clock | None = None
+    ctx: NotifyContext, sessions: async_sessionmaker[AsyncSession], js: JetStreamContext
 ) -> Sequence[ConsumerRunner]:
     """The consumers ``notify-svc consume`` runs."""
     return [
         ConsumerRunner(
             name=PROPOSALS_CONSUMER,
             stream="PROPOSAL",
-            handlers=handlers(clock),
+            handlers=HANDLERS.bind(ctx),
             sessions=sessions,
             js=js,
         )

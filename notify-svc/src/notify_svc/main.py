@@ -10,28 +10,28 @@ from fastapi import FastAPI
 
 from notify_svc import templates
 from notify_svc.api import dev_router, router
-from notify_svc.config import NotifySettings, get_settings
+from notify_svc.bootstrap import NotifyContext, bootstrap
 from notify_svc.registry import build_providers
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
-from services.clock import Clock
 
 
 def create_app(
-    settings: NotifySettings | None = None,
+    ctx: NotifyContext | None = None,
     *,
     key_source: KeySource | None = None,
     http_client: httpx.AsyncClient | None = None,
-    clock: Clock | None = None,
 ) -> FastAPI:
-    """Build notify-svc. ``key_source`` replaces identity-svc's JWKS and ``http_client`` the
-    providers' HTTP client (tests pass their own); ``clock`` stamps what requests change.
+    """Build notify-svc around ``ctx`` (default: :func:`~notify_svc.bootstrap.bootstrap`'s, from
+    the environment), kept as ``app.state.ctx``. ``key_source`` replaces identity-svc's JWKS and
+    ``http_client`` the providers' HTTP client (tests pass their own).
 
     The AlimTalk templates are rendered and checked first: a template that Kakao would refuse
     stops the service from starting.
     """
     templates.validate_all()
-    settings = settings or get_settings()
+    ctx = ctx or bootstrap()
+    settings = ctx.settings
 
     @contextlib.asynccontextmanager
     async def providers(app: FastAPI) -> AsyncIterator[None]:
@@ -63,5 +63,5 @@ def create_app(
             lifespan_hooks=[providers],
         ),
     )
-    app.state.clock = clock
+    app.state.ctx = ctx
     return app

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify_svc.config import NotifySettings, ProviderName, RateLimit
-from notify_svc.dispatcher import FindSent, Providers
+from notify_svc.dispatch.providers import FindSent, Providers
 from notify_svc.providers.base import NotifyProvider, OutboundMessage
 from notify_svc.providers.dev import DevProvider
 from notify_svc.providers.nhn_alimtalk import NhnAlimTalkProvider

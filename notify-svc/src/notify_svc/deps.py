@@ -1,0 +1,69 @@
+"""The dependencies of notify-svc's routes, as ``Annotated`` aliases (every route takes its
+session, caller, clock reading and providers from here)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from notify_svc.bootstrap import NotifyContext
+from notify_svc.dispatch.providers import Providers
+from services.auth import Principal, require_roles
+from services.db import SessionDep
+
+__all__ = [
+    "AdminDep",
+    "CitizenDep",
+    "ContextDep",
+    "Cursor",
+    "DevLimit",
+    "Limit",
+    "NotificationId",
+    "NowDep",
+    "ProviderName",
+    "ProvidersDep",
+    "SessionDep",
+    "TemplateCode",
+]
+
+
+def _context(request: Request) -> NotifyContext:
+    ctx: NotifyContext = request.app.state.ctx
+    return ctx
+
+
+def _now(ctx: Annotated[NotifyContext, Depends(_context)]) -> datetime:
+    return ctx.clock.now()
+
+
+def _providers(request: Request) -> Providers:
+    providers: Providers = request.app.state.providers
+    return providers
+
+
+#: The service's context (``app.state.ctx``, built by ``bootstrap``).
+ContextDep = Annotated[NotifyContext, Depends(_context)]
+#: The time of the request, from the service's clock.
+NowDep = Annotated[datetime, Depends(_now)]
+#: The configured providers (built in the app's lifespan).
+ProvidersDep = Annotated[Providers, Depends(_providers)]
+#: A signed-in citizen.
+CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
+#: A signed-in admin.
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+
+#: Page size of the citizen's and the operators' listings.
+Limit = Annotated[int, Query(ge=1, le=100)]
+#: Page size of the dev provider's messages.
+DevLimit = Annotated[int, Query(ge=1, le=500)]
+#: A ``next_cursor`` given back.
+Cursor = Annotated[str | None, Query(max_length=500)]
+#: A webhook's provider, as in its path.
+ProviderName = Annotated[str, Path(max_length=40)]
+#: A template code filter.
+TemplateCode = Annotated[str | None, Query(max_length=64)]
+#: A notification's id, as in its path.
+NotificationId = Annotated[uuid.UUID, Path()]
