@@ -35,7 +35,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def providers(app: FastAPI) -> AsyncIterator[None]:
-        async with build_providers(settings, app.state.sessions, client=http_client) as built:
+        async with build_providers(
+            settings, app.state.sessions, client=http_client, clock=ctx.clock
+        ) as built:
             app.state.providers = built
             yield
 

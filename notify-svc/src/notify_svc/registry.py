@@ -17,6 +17,7 @@ from notify_svc.providers.nhn_alimtalk import NhnAlimTalkProvider
 from notify_svc.providers.nhn_sms import NhnSmsProvider
 from notify_svc.providers.ratelimit import RateLimitedProvider, TokenBucket
 from notify_svc.providers.solapi import SolapiProvider
+from services.clock import Clock, SystemClock
 
 
 def _limit(settings: NotifySettings, name: str) -> RateLimit:
@@ -29,9 +30,12 @@ async def build_providers(
     sessions: async_sessionmaker[AsyncSession],
     *,
     client: httpx.AsyncClient | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Providers]:
     """The providers of ``settings``, each behind its token bucket; their HTTP client closes
-    when the block ends. ``client`` replaces the HTTP client (tests pass a MockTransport)."""
+    when the block ends. ``client`` replaces the HTTP client (tests pass a MockTransport);
+    ``clock`` is the service's (the system's by default)."""
+    clock = clock or SystemClock()
     own_client = client is None
     http = client or httpx.AsyncClient(trust_env=False)
     built: dict[str, NotifyProvider] = {}
@@ -45,7 +49,9 @@ async def build_providers(
         provider: Any
         if kind == "dev":
             provider = DevProvider(
-                sessions, webhook_secret=settings.dev_webhook_secret.get_secret_value()
+                sessions,
+                webhook_secret=settings.dev_webhook_secret.get_secret_value(),
+                clock=clock,
             )
         elif key == "nhn_alimtalk":
             provider = NhnAlimTalkProvider(
@@ -55,6 +61,7 @@ async def build_providers(
                 client=http,
                 base_url=settings.nhn_alimtalk_base_url,
                 webhook_secret=settings.nhn_alimtalk_webhook_secret.get_secret_value(),
+                clock=clock.now,
             )
         elif kind == "nhn":
             sms = NhnSmsProvider(
@@ -64,6 +71,7 @@ async def build_providers(
                 client=http,
                 base_url=settings.nhn_sms_base_url,
                 webhook_secret=settings.nhn_sms_webhook_secret.get_secret_value(),
+                clock=clock.now,
             )
 
             async def find_sms(message: OutboundMessage) -> str | None:
@@ -81,6 +89,7 @@ async def build_providers(
                 base_url=settings.solapi_base_url,
                 template_ids=settings.solapi_template_ids,
                 webhook_secret=settings.solapi_webhook_secret.get_secret_value(),
+                clock=clock.now,
             )
         limit = _limit(settings, provider.name)
         limited = RateLimitedProvider(provider, TokenBucket(limit.rate, limit.burst))

@@ -33,7 +33,7 @@ async def send_body(
         timeout=settings.directory_timeout_seconds,
     )
     try:
-        async with build_providers(settings, sessions) as providers:
+        async with build_providers(settings, sessions, clock=ctx.clock) as providers:
             dispatcher = Dispatcher(
                 sessions,
                 providers=providers,

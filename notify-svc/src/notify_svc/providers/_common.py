@@ -26,6 +26,7 @@ from notify_svc.providers.base import (
     WebhookSignatureError,
     mask_phone,
 )
+from services.clock import SystemClock
 
 KST = timezone(timedelta(hours=9), "KST")
 
@@ -184,9 +185,8 @@ def parse_time(value: object) -> datetime | None:
     return None
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
+#: The adapters' clock unless they are given the service's (``registry.build_providers``).
+utc_now: Callable[[], datetime] = SystemClock().now
 
 
 def unreadable_answer(

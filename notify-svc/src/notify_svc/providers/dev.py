@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import select, update
@@ -39,6 +38,7 @@ from notify_svc.providers.base import (
     SendResult,
     mask_phone,
 )
+from services.clock import Clock, SystemClock
 from services.db import transaction
 
 #: Header of the dev webhook's signature: hex HMAC-SHA256 of the raw body.
@@ -56,9 +56,16 @@ class DevProvider:
     name = "dev"
     channels: frozenset[Channel] = frozenset(Channel)
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, webhook_secret: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        webhook_secret: str,
+        clock: Clock | None = None,
+    ) -> None:
         self._sessions = sessions
         self._webhook_secret = webhook_secret
+        self._clock = clock or SystemClock()
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Store the message once per idempotency key."""
@@ -74,7 +81,7 @@ class DevProvider:
                     template_code=message.template_code,
                     title=message.title,
                     text=message.text,
-                    accepted_at=datetime.now(UTC),
+                    accepted_at=self._clock.now(),
                 )
                 .on_conflict_do_nothing(index_elements=[DevMessage.idempotency_key])
                 .returning(DevMessage.provider_message_id)
@@ -115,7 +122,7 @@ class DevProvider:
         """Every stored message counts as delivered (when first polled)."""
         if not provider_message_ids:
             return []
-        now = datetime.now(UTC)
+        now = self._clock.now()
         async with transaction(self._sessions) as session:
             await session.execute(
                 update(DevMessage)
