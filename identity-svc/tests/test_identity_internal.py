@@ -23,7 +23,12 @@ from identity_svc.config import IdentitySettings
 from identity_svc.main import create_app
 from identity_svc.service.contacts import normalise_phone
 from services.db import Base, create_engine, to_plain_url
-from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, ServiceAuth, decode_service_key
+from services.internal_auth import (
+    DEV_NOTIFY_SERVICE_KEY,
+    ServiceAuth,
+    decode_service_key,
+    dev_service_key,
+)
 from services_dev.testing import running_app
 
 NOTIFY = ServiceAuth("notify-svc", decode_service_key(DEV_NOTIFY_SERVICE_KEY))
@@ -310,3 +315,42 @@ async def test_migrations_create_exactly_the_models(identity_settings: IdentityS
             assert await connection.run_sync(_schema_differences) == []
     finally:
         await engine.dispose()
+
+
+# --- current status (services.live_principal) -----------------------------------------------
+
+
+async def test_any_platform_service_reads_a_citizens_current_roles_and_status(
+    client: httpx.AsyncClient,
+) -> None:
+    admin = await verify(client, "status-admin", roles=["admin"])
+    citizen = await verify(client, "status-citizen")
+    proposal_svc = ServiceAuth("proposal-svc", decode_service_key(dev_service_key("proposal-svc")))
+    path = f"/internal/v1/citizens/{citizen['citizen_id']}/status"
+    before = await client.get(path, auth=proposal_svc)
+    assert before.status_code == 200, before.text
+    assert before.json() == {
+        "citizen_id": citizen["citizen_id"],
+        "status": "active",
+        "roles": ["citizen"],
+        "department": None,
+    }
+    granted = await client.put(
+        f"/v1/identity/citizens/{citizen['citizen_id']}/roles",
+        json={"roles": ["citizen", "department"], "department": "교통실"},
+        headers=bearer(admin["access_token"]),
+    )
+    assert granted.status_code == 200, granted.text
+    # The citizen's token still says "citizen"; the status says what they hold now.
+    after = (await client.get(path, auth=proposal_svc)).json()
+    assert (after["roles"], after["department"]) == (["citizen", "department"], "교통실")
+    await client.post(
+        f"/v1/identity/citizens/{citizen['citizen_id']}/suspension",
+        json={"reason": "조사 중"},
+        headers=bearer(admin["access_token"]),
+    )
+    assert (await client.get(path, auth=proposal_svc)).json()["status"] == "suspended"
+    unknown = await client.get(f"/internal/v1/citizens/{uuid.uuid4()}/status", auth=NOTIFY)
+    assert unknown.status_code == 404
+    assert (await client.get(path)).status_code == 401
+    assert (await client.get(path, headers=bearer(citizen["access_token"]))).status_code == 401

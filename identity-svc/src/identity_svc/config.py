@@ -8,17 +8,13 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, model_validator
 
 from services.config import ServiceSettings, service_config
-from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
+from services.internal_auth import decode_service_keys, dev_internal_keys
 
 #: Development-only secrets. Production refuses to start with any of them.
 _DEV_CI_PEPPER = "dev-only-ci-pepper-change-me"
 _DEV_DI_PEPPER = "dev-only-di-pepper-change-me"
 _DEV_KEK = base64.b64encode(b"dev-only-key-encryption-key-32b!").decode()
 _DEV_CONTACT_KEY = base64.b64encode(b"dev-only-contact-key-32-bytes!!!").decode()
-
-
-def _dev_internal_keys() -> dict[str, SecretStr]:
-    return {"notify-svc": SecretStr(DEV_NOTIFY_SERVICE_KEY)}
 
 
 class IdentitySettings(ServiceSettings):
@@ -38,8 +34,9 @@ class IdentitySettings(ServiceSettings):
     #: citizen id). Kept apart from the KEK: it protects personal data, not signing keys.
     contact_key: SecretStr = SecretStr(_DEV_CONTACT_KEY)
     #: JSON object: service name -> base64 key (>= 32 bytes) of the services allowed to sign
-    #: requests to ``/internal/*`` (docs/internal-api.md). Dev default: notify-svc's dev key.
-    internal_keys: dict[str, SecretStr] = Field(default_factory=_dev_internal_keys)
+    #: requests to ``/internal/*`` (docs/internal-api.md). Dev default: every platform service's
+    #: development key (services.internal_auth.dev_internal_keys).
+    internal_keys: dict[str, SecretStr] = Field(default_factory=dev_internal_keys)
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
     verification_ttl_seconds: int = Field(default=600, ge=60, le=3600)

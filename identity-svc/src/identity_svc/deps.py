@@ -12,10 +12,11 @@ from identity_svc.bootstrap import IdentityContext
 from identity_svc.keys import KeyRing
 from services.auth import CurrentPrincipal, Principal, require_roles
 from services.db import SessionDep
-from services.internal_auth import require_service
+from services.internal_auth import PLATFORM_SERVICES, require_service
 
 __all__ = [
     "AdminDep",
+    "AnyService",
     "CtxDep",
     "CurrentCitizen",
     "KeysDep",
@@ -46,3 +47,5 @@ CurrentCitizen = CurrentPrincipal
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
 #: A request signed by notify-svc (docs/internal-api.md); the caller's name.
 NotifyService = Annotated[str, Depends(require_service("notify-svc"))]
+#: A request signed by any platform service; the caller's name.
+AnyService = Annotated[str, Depends(require_service(*PLATFORM_SERVICES))]

@@ -1,4 +1,5 @@
-"""identity-svc's internal endpoints: what notify-svc needs to reach citizens and staff.
+"""identity-svc's internal endpoints: what notify-svc needs to reach citizens and staff, and a
+citizen's current roles and status for every service (services.live_principal).
 
 Served under ``/internal/v1`` on the service's own port only (the public entry point does not
 route ``/internal``) and only to requests signed by an allowed service (``services.internal_auth``,
@@ -12,9 +13,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from identity_svc.deps import CtxDep, NotifyService, SessionDep
+from identity_svc.deps import AnyService, CtxDep, NotifyService, SessionDep
 from identity_svc.schemas import (
     CitizenContactInternal,
+    CitizenStatusInternal,
     StaffMemberInternal,
     StaffPageInternal,
     StaffRole,
@@ -54,6 +56,29 @@ async def citizen_contact(
         citizen_id=found.citizen_id,
         phone=found.phone,
         status="suspended" if found.status == "suspended" else "active",
+    )
+
+
+@router.get(
+    "/citizens/{citizen_id}/status",
+    summary="A citizen's current roles and status (every service)",
+    description=(
+        "What a service acts on for staff actions and citizens' writes, instead of the roles an "
+        "access token carried when it was issued: a role granted or withdrawn, or a suspension, "
+        "takes effect at the next request (services.live_principal). Unknown citizen: 404 "
+        "`citizen-not-found`. " + SIGNED
+    ),
+    responses=_responses(404, 422),
+)
+async def citizen_status(
+    citizen_id: uuid.UUID, _: AnyService, session: SessionDep
+) -> CitizenStatusInternal:
+    view = await citizens.citizen_view(session, citizen_id)
+    return CitizenStatusInternal(
+        citizen_id=citizen_id,
+        status="suspended" if view.citizen.status == "suspended" else "active",
+        roles=view.roles,
+        department=view.department,
     )
 
 

@@ -208,6 +208,29 @@ class CitizenContactInternal(BaseModel):
     status: Literal["active", "suspended"]
 
 
+class CitizenStatusInternal(BaseModel):
+    """A citizen's roles and status right now (``GET /internal/v1/citizens/{id}/status``), what
+    other services act on instead of a token's claims (services.live_principal)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "citizen_id": "0b5e8c1e-3b7c-4a55-9d0c-3f1a1f7f2a10",
+                    "status": "active",
+                    "roles": ["citizen", "department"],
+                    "department": "교통실",
+                }
+            ]
+        }
+    )
+
+    citizen_id: uuid.UUID
+    status: Literal["active", "suspended"]
+    roles: list[RoleName]
+    department: str | None
+
+
 class StaffMemberInternal(BaseModel):
     """A staff member (internal staff lookup)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "production"]
@@ -53,6 +53,27 @@ class ServiceSettings(BaseSettings):
     #: Long enough to absorb a burst (a few hundred requests at once), short enough that a
     #: sustained overload is answered 503 within seconds instead of piling up.
     max_queue_seconds: float = Field(default=2.0, ge=0)
+    #: Where identity-svc answers internal requests (a citizen's current roles and status,
+    #: services.live_principal).
+    identity_url: str = "http://127.0.0.1:8001"
+    #: Base64 key (>= 32 bytes) this service signs its internal requests with
+    #: (docs/internal-api.md). Unset: the service's development key, refused in production.
+    service_key: SecretStr | None = None
+
+    @property
+    def service_key_bytes(self) -> bytes:
+        """The key this service signs internal requests with; ``ValueError`` in production while
+        unset or set to a development key."""
+        from services.internal_auth import decode_service_key, dev_service_key, is_dev_key
+
+        secret = self.service_key.get_secret_value() if self.service_key is not None else None
+        key = decode_service_key(secret or dev_service_key(self.service_name))
+        if self.environment == "production" and is_dev_key(key):
+            raise ValueError(
+                "the service key (<PREFIX>SERVICE_KEY) must be set in production "
+                "(the dev default is refused)"
+            )
+        return key
 
     @property
     def in_flight_limit(self) -> int:

@@ -57,9 +57,35 @@ MIN_KEY_BYTES = 32
 #: Nonces remembered per process at most (see :class:`NonceCache`).
 NONCE_CACHE_SIZE = 100_000
 
+#: The services of the platform (the callers a service accepts by default outside production).
+PLATFORM_SERVICES = ("identity-svc", "proposal-svc", "vote-svc", "ledger-svc", "notify-svc")
+
 #: notify-svc's development key (base64 of 32 bytes). notify-svc signs with it and identity-svc
 #: and vote-svc accept it by default outside production; production refuses it on both sides.
 DEV_NOTIFY_SERVICE_KEY = base64.b64encode(b"dev-only-notify-service-key-32b!").decode()
+
+
+def dev_service_key(service: str) -> str:
+    """The development key (base64 of 32 bytes) a platform service signs its internal requests
+    with outside production; every service accepts them by default there, production refuses
+    them all (:func:`decode_service_keys`)."""
+    if service == "notify-svc":
+        return DEV_NOTIFY_SERVICE_KEY
+    return base64.b64encode(
+        hashlib.sha256(f"dev-only-service-key:{service}".encode()).digest()
+    ).decode()
+
+
+def dev_internal_keys() -> dict[str, SecretStr]:
+    """Caller → key of every platform service's development key: the default of a service's
+    ``*_INTERNAL_KEYS`` outside production."""
+    return {service: SecretStr(dev_service_key(service)) for service in PLATFORM_SERVICES}
+
+
+def is_dev_key(key: bytes) -> bool:
+    """Whether ``key`` is one of the development keys (refused in production)."""
+    return any(key == base64.b64decode(dev_service_key(s)) for s in PLATFORM_SERVICES)
+
 
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -108,7 +134,7 @@ def decode_service_keys(
                 f"{setting}: the key of {caller} must be base64 of at least {MIN_KEY_BYTES} bytes"
                 f" ({exc})"
             ) from None
-        if production and decoded[caller] == base64.b64decode(DEV_NOTIFY_SERVICE_KEY):
+        if production and is_dev_key(decoded[caller]):
             raise ValueError(
                 f"{setting} must be set in production (the dev default is refused): "
                 f"the key of {caller} is the development key"

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.auth import InvalidToken
 from services.config import ServiceSettings
+from services_dev.testing.identity import StandInIdentity
 
 
 class TestTokens:
@@ -19,8 +20,12 @@ class TestTokens:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, settings: ServiceSettings | None = None) -> None:
+    def __init__(
+        self, settings: ServiceSettings | None = None, *, identity: StandInIdentity | None = None
+    ) -> None:
         defaults = settings or ServiceSettings()
+        #: Every citizen a token is issued for is registered there (active, the token's roles).
+        self.identity = identity
         self.issuer = defaults.jwt_issuer
         self.audience = defaults.jwt_audience
         self.kid = f"test-{uuid.uuid4().hex[:8]}"
@@ -42,10 +47,13 @@ class TestTokens:
     ) -> str:
         """A token for ``citizen_id`` (a new one when omitted) with ``roles`` (citizen by default)."""
         now = datetime.now(UTC)
+        citizen_id = citizen_id or uuid.uuid4()
+        if self.identity is not None:
+            self.identity.register(citizen_id, roles or ["citizen"], department)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
-            "sub": str(citizen_id or uuid.uuid4()),
+            "sub": str(citizen_id),
             "iat": now,
             "exp": now + ttl,
             "jti": str(uuid.uuid4()),
