@@ -16,6 +16,7 @@ from services_dev.localrt.postgres import EmbeddedPostgres
 from services_dev.testing import running_app
 from services_dev.testing.plugin import clone_database, migrated_template
 from services_dev.testing.tokens import TestTokens
+from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app
 
@@ -46,15 +47,18 @@ async def vote_settings(
 
 
 @pytest.fixture
+def vote_ctx(vote_settings: VoteSettings) -> VoteContext:
+    return bootstrap(vote_settings)
+
+
+@pytest.fixture
 def tokens() -> TestTokens:
     return TestTokens()
 
 
 @pytest.fixture
-async def client(
-    vote_settings: VoteSettings, tokens: TestTokens
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(vote_settings, key_source=tokens)) as c:
+async def client(vote_ctx: VoteContext, tokens: TestTokens) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(create_app(vote_ctx, key_source=tokens)) as c:
         yield c
 
 

@@ -31,8 +31,8 @@ from vote_helpers import (
 
 from services.canonical import VoteRecord, target_key, voter_tag
 from services_dev.testing.tokens import TestTokens
-from vote_svc import service
 from vote_svc.config import VoteSettings
+from vote_svc.service import refusals
 
 PROBLEM = "application/problem+json"
 
@@ -316,7 +316,7 @@ async def test_a_target_opening_during_a_cast_is_settled_by_one_retry(
         explained += 1
         await apply(sessions, proposal_opened(proposal_id))
 
-    monkeypatch.setattr(service, "_explain_refusal", opens_meanwhile)
+    monkeypatch.setattr(refusals, "explain_refusal", opens_meanwhile)
     response = await agree(client, tokens, uuid.uuid4(), proposal_id)
     assert response.status_code == 201, response.text
     assert explained == 1
@@ -335,7 +335,7 @@ async def test_a_refusal_nothing_explains_twice_is_503_and_writes_nothing(
     async def explains_nothing(*args: Any) -> None:
         return None
 
-    monkeypatch.setattr(service, "_explain_refusal", explains_nothing)
+    monkeypatch.setattr(refusals, "explain_refusal", explains_nothing)
     response = problem(await agree(client, tokens, uuid.uuid4(), proposal_id), 503, "vote-retry")
     assert response["status"] == 503
     assert await written(sessions) == NOTHING

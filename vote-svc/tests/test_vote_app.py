@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from services.db import Base, create_engine, to_plain_url
 from services_dev.testing import running_app
 from vote_svc import cli
+from vote_svc.bootstrap import bootstrap
 from vote_svc.config import VoteSettings, get_settings
 from vote_svc.main import create_app
 from vote_svc.models import CitizenSuspension, InboxMessage, OutboxMessage, Tally, Target, Vote
@@ -29,7 +30,7 @@ async def test_health_ready_and_openapi(service_env: dict[str, str]) -> None:
     settings = VoteSettings(
         database_url=service_env["database_url"], nats_url=service_env["nats_url"]
     )
-    async with running_app(create_app(settings)) as client:
+    async with running_app(create_app(bootstrap(settings))) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text

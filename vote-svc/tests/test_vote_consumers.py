@@ -28,10 +28,12 @@ from vote_helpers import (
 )
 
 from services import nats as nats_mod
+from services.clock import ManualClock
 from services.consumer import ConsumerRunner, InboxMessage
 from services.events import Event, to_envelope
 from services.worker import consumers_body
 from services_dev.testing.tokens import TestTokens
+from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.config import VoteSettings
 from vote_svc.consumers import SUSPENSIONS_CONSUMER, TARGETS_CONSUMER, build_consumers
 from vote_svc.models import CitizenSuspension, Target
@@ -47,8 +49,10 @@ async def js(vote_settings: VoteSettings) -> AsyncIterator[JetStreamContext]:
 
 
 @pytest.fixture
-async def runners(sessions: Sessions, js: JetStreamContext) -> Sequence[ConsumerRunner]:
-    built = build_consumers(sessions, js)
+async def runners(
+    vote_ctx: VoteContext, sessions: Sessions, js: JetStreamContext
+) -> Sequence[ConsumerRunner]:
+    built = build_consumers(vote_ctx, sessions, js)
     assert [r.name for r in built] == [TARGETS_CONSUMER, SUSPENSIONS_CONSUMER]
     for runner in built:
         await runner.setup()
@@ -225,13 +229,17 @@ async def test_suspension_events_stop_and_restart_a_citizens_votes(
 
 
 async def test_the_consume_process_runs_every_consumer(
-    client: httpx.AsyncClient, tokens: TestTokens, js: JetStreamContext, sessions: Sessions
+    client: httpx.AsyncClient,
+    tokens: TestTokens,
+    js: JetStreamContext,
+    sessions: Sessions,
+    vote_ctx: VoteContext,
 ) -> None:
     """What ``vote-svc consume`` runs, until it is told to stop."""
     stop = asyncio.Event()
 
     async def consume() -> None:
-        await consumers_body(lambda _, s, j: build_consumers(s, j))(None, sessions, js, stop)  # type: ignore[type-var]
+        await consumers_body(build_consumers)(vote_ctx, sessions, js, stop)
 
     worker = asyncio.create_task(consume())
     try:
@@ -251,3 +259,29 @@ async def test_the_consume_process_runs_every_consumer(
     finally:
         stop.set()
         await asyncio.wait_for(worker, timeout=10)
+
+
+async def test_the_read_models_are_stamped_with_the_contexts_clock(
+    vote_settings: VoteSettings, sessions: Sessions, js: JetStreamContext
+) -> None:
+    stamp = now() - timedelta(days=3)
+    clock = ManualClock(stamp)
+    runners = build_consumers(bootstrap(vote_settings, clock=clock), sessions, js)
+    for runner in runners:
+        await runner.setup()
+    proposal_id = uuid.uuid4()
+    # The first event inserts the row (stamped by the database); later ones update it.
+    await publish(js, proposal_opened(proposal_id), at=now() - timedelta(minutes=1))
+    await publish(js, proposal_opened(proposal_id), at=now())
+    await drain(runners)
+    async with sessions() as session:
+        target = await session.get(Target, ("proposal", proposal_id))
+        assert target is not None
+        assert target.updated_at == stamp
+    clock.advance(hours=1)
+    await publish(js, proposal_closed(proposal_id))
+    await drain(runners)
+    async with sessions() as session:
+        target = await session.get(Target, ("proposal", proposal_id))
+        assert target is not None
+        assert (target.updated_at, target.status) == (stamp + timedelta(hours=1), "closed")

@@ -9,6 +9,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from vote_helpers import Sessions, open_forum, open_proposal
 
 from services import nats as nats_mod
 from services.canonical import VoteRecord, target_key
-from services.events import CloudEvent, VoteCast, VoteTallyChanged, parse_event
+from services.events import CloudEvent, VoteCast, VoteTallyChanged, parse_event, to_envelope
 from services.outbox import OutboxRelay
 from services_dev.testing.tokens import TestTokens
 from vote_svc.config import VoteSettings
@@ -135,3 +136,46 @@ async def test_refused_casts_publish_nothing(
         )
     assert await _relay_all(sessions, js) == 2
     assert len(await _read(js, "vote.>")) == 2
+
+
+async def test_tally_changes_are_enveloped_as_outbox_add_would(
+    client: httpx.AsyncClient,
+    tokens: TestTokens,
+    sessions: Sessions,
+    js: JetStreamContext,
+) -> None:
+    """The statement adds the counts to an envelope built in Python; what is published is the
+    envelope ``to_envelope`` makes of the event with those counts, member for member."""
+    forum_id = await open_forum(sessions)
+    cast = []
+    for choice in ("찬성", "반대", "찬성"):
+        response = await client.post(
+            f"/v1/votes/forums/{forum_id}/ballots",
+            json={"choice": choice},
+            headers=tokens.headers(),
+        )
+        cast.append(response.json())
+    assert await _relay_all(sessions, js) == 6
+
+    changes = await _read(js, VoteTallyChanged.subject_name())
+    assert len(changes) == 3
+    for (envelope, msg), vote, count, by_choice in zip(
+        changes,
+        cast,
+        [1, 2, 3],
+        [{"찬성": 1}, {"찬성": 1, "반대": 1}, {"찬성": 2, "반대": 1}],
+        strict=True,
+    ):
+        assert msg.headers["Nats-Msg-Id"] == envelope["id"]
+        expected = to_envelope(
+            VoteTallyChanged(
+                target_type="forum",
+                target_id=forum_id,
+                count=count,
+                by_choice=by_choice,
+                changed_at=datetime.fromisoformat(vote["cast_at"]),
+            ),
+            event_id=uuid.UUID(envelope["id"]),
+            time=datetime.fromisoformat(vote["cast_at"]),
+        )
+        assert envelope == expected.model_dump(mode="json")

@@ -1,6 +1,6 @@
 """The agreement hot path: no ORM session for an accepted vote (the connection comes straight
-from the pool and goes back), and a 201 body written directly that is exactly the documented
-``AgreementPublic``."""
+from the pool and goes back), a 201 body written directly that is exactly the documented
+``AgreementPublic``, and the context's clock as the time of every cast."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from vote_helpers import Sessions, Written, open_proposal, written
+from vote_helpers import Sessions, Written, open_forum, open_proposal, written
 
+from services.canonical import format_time
+from services.clock import ManualClock
 from services_dev.testing import running_app
 from services_dev.testing.tokens import TestTokens
+from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app
 from vote_svc.schemas import AgreementPublic, Receipt, agreement_json
@@ -80,9 +83,9 @@ class CountingSessions:
 
 @pytest.fixture
 async def app_client(
-    vote_settings: VoteSettings, tokens: TestTokens
+    vote_ctx: VoteContext, tokens: TestTokens
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, CountingSessions]]:
-    app = create_app(vote_settings, key_source=tokens)
+    app = create_app(vote_ctx, key_source=tokens)
     async with running_app(app) as client:
         counting = CountingSessions(app.state.sessions)
         app.state.sessions = counting
@@ -120,3 +123,28 @@ async def test_an_accepted_agreement_opens_no_session(
     assert again.json()["type"].endswith("/already-voted")
     assert counting.opened == 1
     assert app.state.engine.pool.checkedout() == 0
+
+
+async def test_a_vote_is_cast_and_judged_at_the_contexts_clock(
+    vote_settings: VoteSettings, tokens: TestTokens, sessions: Sessions
+) -> None:
+    """``cast_at`` (in the answer and the record) and the time a refusal is judged at come from
+    the context's clock, not the machine's."""
+    opens_at = datetime.now(UTC) + timedelta(hours=1)
+    forum_id = await open_forum(sessions, opens_at=opens_at, closes_at=opens_at + timedelta(days=1))
+    clock = ManualClock(opens_at + timedelta(minutes=30))
+    async with running_app(
+        create_app(bootstrap(vote_settings, clock=clock), key_source=tokens)
+    ) as client:
+        path = f"/v1/votes/forums/{forum_id}/ballots"
+        accepted = await client.post(path, json={"choice": "찬성"}, headers=tokens.headers())
+        assert accepted.status_code == 201, accepted.text
+        assert accepted.json()["cast_at"] == format_time(clock.now())
+        assert uuid.UUID(accepted.json()["vote_id"]).int >> 80 == int(
+            clock.now().timestamp() * 1000
+        )
+
+        clock.set(opens_at - timedelta(minutes=1))
+        early = await client.post(path, json={"choice": "찬성"}, headers=tokens.headers())
+        assert early.status_code == 409
+        assert early.json()["type"].endswith("/forum-not-open")

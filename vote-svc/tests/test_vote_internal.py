@@ -16,6 +16,7 @@ from vote_helpers import Sessions, open_forum, open_proposal
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, ServiceAuth, decode_service_key
 from services_dev.testing import running_app
 from services_dev.testing.tokens import TestTokens
+from vote_svc.bootstrap import bootstrap
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app
 
@@ -187,7 +188,7 @@ async def test_a_known_service_other_than_notify_is_403(
         }
     )
     forum = await open_forum(sessions)
-    async with running_app(create_app(settings, key_source=tokens)) as client:
+    async with running_app(create_app(bootstrap(settings), key_source=tokens)) as client:
         path = f"/internal/v1/forums/{forum}/participants"
         refused = await client.get(path, auth=ServiceAuth("ledger-svc", ledger_key))
         assert refused.status_code == 403

@@ -22,6 +22,8 @@ from services.events import (
     ProposalOpened,
     to_envelope,
 )
+from vote_svc.bootstrap import VoteContext, bootstrap
+from vote_svc.config import VoteSettings
 from vote_svc.consumers import SUSPENSION_HANDLERS, TARGET_HANDLERS
 from vote_svc.models import OutboxMessage, Tally, Vote
 
@@ -29,15 +31,20 @@ Sessions = async_sessionmaker[AsyncSession]
 
 FORUM_OPTIONS = ["찬성", "반대", "유보"]
 
+#: The context the handlers get in :func:`apply` (they read only its clock).
+HANDLER_CTX = bootstrap(VoteSettings())
+
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def apply(sessions: Sessions, event: Event, *, at: datetime | None = None) -> None:
+async def apply(
+    sessions: Sessions, event: Event, *, at: datetime | None = None, ctx: VoteContext = HANDLER_CTX
+) -> None:
     """Run the handler of ``event`` as the consumer would (without the inbox), stated at ``at``."""
     envelope = to_envelope(event, time=at)
-    handler = {**TARGET_HANDLERS, **SUSPENSION_HANDLERS}[type(event)]
+    handler = {**TARGET_HANDLERS.bind(ctx), **SUSPENSION_HANDLERS.bind(ctx)}[type(event)]
     async with transaction(sessions) as session:
         await handler(session, event, envelope)
 

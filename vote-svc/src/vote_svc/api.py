@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 
-from services.auth import Principal, require_roles
 from services.canonical import TargetType
-from services.db import SessionDep
 from services.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_responses
-from vote_svc import service
+from vote_svc import hot_path
+from vote_svc.deps import BallotBoxDep, CurrentCitizen, SessionDep
 from vote_svc.schemas import (
     AgreementCreate,
     AgreementPublic,
@@ -27,25 +26,10 @@ from vote_svc.schemas import (
     VotePublic,
     agreement_json,
 )
-from vote_svc.service import CastVote, VoteContext, VoteDatabase
+from vote_svc.service import ballots, receipts, records, tallies
+from vote_svc.service.receipts import CastVote
 
 router = APIRouter(prefix="/v1/votes")
-
-CitizenDep = Annotated[Principal, Depends(require_roles("citizen"))]
-
-
-async def _context(request: Request) -> VoteContext:
-    context: VoteContext = request.app.state.votes
-    return context
-
-
-ContextDep = Annotated[VoteContext, Depends(_context)]
-
-
-def _database(request: Request) -> VoteDatabase:
-    """The engine (whose pool the cast takes its connection from) and the sessions."""
-    state = request.app.state
-    return VoteDatabase(engine=state.engine, sessions=state.sessions)
 
 
 def _with_example(
@@ -109,13 +93,10 @@ def _receipt(vote: CastVote) -> Receipt:
         _already_voted_example("proposal"),
     ),
 )
-async def agree(body: AgreementCreate, citizen: CitizenDep, request: Request) -> Response:
+async def agree(body: AgreementCreate, citizen: CurrentCitizen, box: BallotBoxDep) -> Response:
     # The hot path: no session, and the 201 is written directly rather than through the
     # response model (which still documents it).
-    state = request.app.state
-    vote = await service.cast_agreement(
-        _database(request), state.votes, citizen.citizen_id, proposal_id=body.proposal_id
-    )
+    vote = await hot_path.cast_agreement(box, citizen.citizen_id, proposal_id=body.proposal_id)
     return Response(
         agreement_json(
             vote_id=vote.id,
@@ -151,14 +132,11 @@ async def agree(body: AgreementCreate, citizen: CitizenDep, request: Request) ->
 async def vote_in_forum(
     forum_id: uuid.UUID,
     body: BallotCreate,
-    citizen: CitizenDep,
-    request: Request,
-    ctx: ContextDep,
+    citizen: CurrentCitizen,
+    box: BallotBoxDep,
     response: Response,
 ) -> BallotPublic:
-    vote = await service.cast_ballot(
-        _database(request), ctx, citizen.citizen_id, forum_id=forum_id, choice=body.choice
-    )
+    vote = await ballots.cast_ballot(box, citizen.citizen_id, forum_id=forum_id, choice=body.choice)
     response.headers["Location"] = f"/v1/votes/{vote.id}"
     return BallotPublic(
         vote_id=vote.id,
@@ -176,7 +154,7 @@ async def vote_in_forum(
     responses=problem_responses(404, 422),
 )
 async def proposal_tally(proposal_id: uuid.UUID, session: SessionDep) -> ProposalTally:
-    agreements = await service.proposal_agreements(session, proposal_id)
+    agreements = await tallies.proposal_agreements(session, proposal_id)
     return ProposalTally(proposal_id=proposal_id, agreements=agreements)
 
 
@@ -187,7 +165,7 @@ async def proposal_tally(proposal_id: uuid.UUID, session: SessionDep) -> Proposa
     responses=problem_responses(404, 422),
 )
 async def forum_tally(forum_id: uuid.UUID, session: SessionDep) -> ForumTally:
-    participants, by_choice = await service.forum_tally(session, forum_id)
+    participants, by_choice = await tallies.forum_tally(session, forum_id)
     return ForumTally(forum_id=forum_id, participants=participants, by_choice=by_choice)
 
 
@@ -205,7 +183,7 @@ async def forum_tally(forum_id: uuid.UUID, session: SessionDep) -> ForumTally:
 async def target_records(
     target_type: Literal["proposal", "forum"], target_id: uuid.UUID, session: SessionDep
 ) -> TargetRecords:
-    tally, rows = await service.target_records(session, target_type, target_id)
+    tally, rows = await records.target_records(session, target_type, target_id)
     return TargetRecords(
         target_type=target_type,
         target_id=target_id,
@@ -229,8 +207,8 @@ async def target_records(
     ),
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_vote(vote_id: uuid.UUID, citizen: CitizenDep, session: SessionDep) -> VotePublic:
-    vote = await service.own_vote(session, citizen.citizen_id, vote_id)
+async def get_vote(vote_id: uuid.UUID, citizen: CurrentCitizen, session: SessionDep) -> VotePublic:
+    vote = await receipts.own_vote(session, citizen.citizen_id, vote_id)
     return VotePublic(
         vote_id=vote.id,
         target_type=cast(TargetType, vote.target_type),  # a CHECK constraint holds it

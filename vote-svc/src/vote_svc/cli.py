@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.bootstrap import ServiceContext
 from services.cli import service_cli
-from services.clock import SystemClock
-from vote_svc.config import get_settings
+from vote_svc.bootstrap import bootstrap
 from vote_svc.consumers import build_consumers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 _main = service_cli(
     prog="vote-svc",
-    bootstrap=lambda: ServiceContext(get_settings(), SystemClock()),
+    bootstrap=bootstrap,
     migrations_dir=MIGRATIONS,
-    consumers=lambda ctx, sessions, js: build_consumers(sessions, js),
+    consumers=build_consumers,
 )
 
 

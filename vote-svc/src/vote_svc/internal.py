@@ -13,21 +13,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.canonical import TargetType
-from services.db import SessionDep
-from services.internal_auth import require_service
 from services.paging import decode_cursor, encode_cursor
 from services.problems import ProblemError, problem_responses
+from vote_svc.deps import NotifyService, SessionDep
 from vote_svc.models import Target, Vote
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
 
-NotifyService = Annotated[str, Depends(require_service("notify-svc"))]
 Cursor = Annotated[
     str | None, Query(max_length=64, description="`next_cursor` of the previous page")
 ]

@@ -7,18 +7,16 @@ from fastapi import FastAPI
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from vote_svc.api import router
-from vote_svc.config import VoteSettings, get_settings
+from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.internal import router as internal_router
-from vote_svc.service import VoteContext
 
 
-def create_app(
-    settings: VoteSettings | None = None, *, key_source: KeySource | None = None
-) -> FastAPI:
-    """Build vote-svc. ``key_source`` replaces identity-svc's JWKS (tests pass their own keys)."""
-    settings = settings or get_settings()
+def create_app(ctx: VoteContext | None = None, *, key_source: KeySource | None = None) -> FastAPI:
+    """Build vote-svc around ``ctx`` (default: :func:`~vote_svc.bootstrap.bootstrap` from the
+    environment). ``key_source`` replaces identity-svc's JWKS (tests pass their own keys)."""
+    ctx = ctx or bootstrap()
     app = create_service_app(
-        settings,
+        ctx.settings,
         ServiceSpec(
             title="vote-svc",
             description=(
@@ -42,7 +40,7 @@ def create_app(
             key_source=(lambda _app: key_source) if key_source is not None else None,
         ),
     )
-    app.state.votes = VoteContext(tag_key=settings.tag_key)
+    app.state.ctx = ctx
     # Who may call /internal/* (services.internal_auth.require_service reads it).
-    app.state.internal_keys = settings.internal_key_bytes
+    app.state.internal_keys = ctx.internal_keys
     return app
