@@ -32,6 +32,7 @@ from services_dev.localrt.postgres import EmbeddedPostgres
 from services_dev.testing import running_app
 from services_dev.testing.plugin import clone_database, migrated_template
 from services_dev.testing.tokens import TestTokens
+from vote_svc.bootstrap import bootstrap as vote_bootstrap
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app as create_vote_app
 
@@ -173,7 +174,9 @@ async def test_killed_relay_and_consumer_lose_and_double_nothing(
         settings = VoteSettings(
             environment="test", database_url=databases["vote"], nats_url=nats_url
         )
-        async with running_app(create_vote_app(settings, key_source=tokens)) as client:
+        async with running_app(
+            create_vote_app(vote_bootstrap(settings), key_source=tokens)
+        ) as client:
 
             async def agree(i: int) -> httpx.Response:
                 return await client.post(
