@@ -17,13 +17,14 @@ at one round trip and a few hundred microseconds of CPU, it bypasses these conve
   built here exactly as ``add`` would build them (:func:`staged_events`).
 - **No response model** for the agreement's 201: the route writes the body directly
   (``schemas.agreement_json``, checked against ``AgreementPublic`` by a test).
-- **No refusal logic in SQL.** The statement only inserts or not; a refusal is explained
-  afterwards by an ORM query in a session of its own (``service.refusals.explain_refusal``).
 
-Why each of these pays, with the measurements: docs/performance.md ("vote-api hot path without a
-session", "Overload: the connection pool makes the platform collapse") and the agreement
-benchmark's knee and latencies in docs/BENCHMARKS.md. docs/votes.md explains why the statement
-is correct under any concurrency.
+The conventions hold again as soon as the statement inserted nothing: the refusal is explained
+by an ORM query in a session of its own (``service.refusals.explain_refusal``).
+
+Why each of these pays, with the measurements: docs/performance.md (its "Overload: the connection
+pool makes the platform collapse" and, under "After the second round", "vote-api hot path without
+a session") and the agreement benchmark's knee and latencies in docs/BENCHMARKS.md. docs/votes.md
+explains why the statement is correct under any concurrency.
 """
 
 from __future__ import annotations
