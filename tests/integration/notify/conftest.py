@@ -28,6 +28,8 @@ from services_dev.localrt.postgres import EmbeddedPostgres
 from services_dev.testing import running_app
 from services_dev.testing.plugin import clone_database, migrated_template
 from services_dev.testing.tokens import TestTokens
+from vote_svc.bootstrap import VoteContext
+from vote_svc.bootstrap import bootstrap as vote_bootstrap
 from vote_svc.config import VoteSettings
 from vote_svc.consumers import TARGET_HANDLERS
 from vote_svc.main import create_app as create_vote_app
@@ -75,6 +77,7 @@ class Votes:
     transport: httpx.AsyncBaseTransport
     sessions: Sessions
     tokens: TestTokens
+    ctx: VoteContext
 
     async def forum(self, participants: list[uuid.UUID]) -> uuid.UUID:
         """An open forum in which each of ``participants`` cast a ballot."""
@@ -89,7 +92,8 @@ class Votes:
             closes_at=now.replace(year=now.year + 1),
         )
         async with transaction(self.sessions) as session:
-            await TARGET_HANDLERS[ForumOpened](session, event, to_envelope(event))
+            handle = TARGET_HANDLERS.bind(self.ctx)[ForumOpened]
+            await handle(session, event, to_envelope(event))
         for citizen_id in participants:
             cast = await self.public.post(
                 f"/v1/votes/forums/{forum_id}/ballots",
@@ -135,11 +139,14 @@ async def votes(
         nats_url=service_env["nats_url"],
     )
     voters = TestTokens()
-    app = create_vote_app(settings, key_source=voters)
+    ctx = vote_bootstrap(settings)
+    app = create_vote_app(ctx, key_source=voters)
     engine = create_engine(settings.database_url)
     try:
         async with running_app(app) as public:
-            yield Votes(public, httpx.ASGITransport(app=app), create_sessionmaker(engine), voters)
+            yield Votes(
+                public, httpx.ASGITransport(app=app), create_sessionmaker(engine), voters, ctx
+            )
     finally:
         await engine.dispose()
 
