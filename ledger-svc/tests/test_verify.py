@@ -25,12 +25,11 @@ from ledger_svc.merkle import MerkleLog, leaf_hash
 from ledger_svc.treehead import TreeHead, public_jwk, sign_head
 from ledger_svc.verify import (
     VerificationResult,
-    add_verify_command,
     consistency_json,
     receipt_json,
-    run,
     verify_receipt,
 )
+from ledger_svc.verify_cli import add_verify_command, run
 from services.canonical import VoteRecord, target_key, voter_tag
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "verification.md"

@@ -17,7 +17,7 @@ from ledger_svc.consumers import BatchConsumer
 from ledger_svc.fabric.receipts import add_fabric_options
 from ledger_svc.ledger import LedgerContext
 from ledger_svc.main import build_backend
-from ledger_svc.verify import add_verify_command
+from ledger_svc.verify_cli import add_verify_command
 from services.bootstrap import ServiceContext
 from services.cli import service_cli
 from services.clock import SystemClock

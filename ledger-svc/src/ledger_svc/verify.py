@@ -8,23 +8,20 @@ algorithm is written out in docs/verification.md so that it can be re-implemente
         [--record-hash HEX] [--consistency proof.json]
 
 Every check runs that can run, so one report lists every problem; nothing in the input can make
-the verifier raise.
+the verifier raise. The command itself (reading the files, printing the report) is
+``ledger_svc.verify_cli``.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
-import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -164,32 +161,59 @@ def verify_receipt(
     leaf = _try(result, lambda: _leaf_bytes(receipt))
     vote_id = _try(result, lambda: _vote_id(receipt))
     if leaf is not None:
-        try:
-            record = _decode_record(leaf)
-        except InvalidRecord as exc:
-            result.failed(f"the leaf is not a canonical vote record: {exc}")
-        else:
-            result.record = record
-            result.passed(
-                f"the leaf is a canonical vote record: target {record.target}, "
-                f"choice {record.choice!r}, cast at {record.cast_at}, voter tag {record.voter_tag}"
-            )
-            if vote_id is not None:
-                if record.vote_id == vote_id:
-                    result.passed(f"the record's vote_id is the receipt's ({vote_id})")
-                else:
-                    result.failed(
-                        f"the record's vote_id {record.vote_id} is not the receipt's {vote_id}"
-                    )
-        digest = hashlib.sha256(leaf).hexdigest()
-        if record_hash is None:
-            result.note(f"record_hash = SHA-256(leaf) = {digest}")
-        elif hmac.compare_digest(digest.encode(), record_hash.strip().lower().encode()):
-            result.passed(f"SHA-256(leaf) = {digest} is the record_hash you were given")
-        else:
-            result.failed(f"SHA-256(leaf) = {digest} is NOT the record_hash {record_hash}")
+        _check_leaf(result, leaf, vote_id, record_hash)
 
     # 2. The leaf is in the tree of tree_size leaves whose root is root.
+    tree_size, root = _check_inclusion(result, receipt, leaf)
+
+    anchor = receipt.get("anchor")
+    if isinstance(anchor, Mapping):
+        described = ", ".join(f"{k}={v}" for k, v in anchor.items())
+        result.note(f"anchor (not checked offline): {described}")
+
+    # 3. and 4. The receipt's head and the published one.
+    _check_heads(result, receipt, head, key_index, tree_size, root, consistency)
+
+    if key_index is None:
+        result.note("signatures NOT checked: no keys given (--keys)")
+    return result
+
+
+def _check_leaf(
+    result: VerificationResult, leaf: bytes, vote_id: uuid.UUID | None, record_hash: str | None
+) -> None:
+    """The leaf decodes to a canonical record of ``vote_id`` and hashes to ``record_hash``."""
+    try:
+        record = _decode_record(leaf)
+    except InvalidRecord as exc:
+        result.failed(f"the leaf is not a canonical vote record: {exc}")
+    else:
+        result.record = record
+        result.passed(
+            f"the leaf is a canonical vote record: target {record.target}, "
+            f"choice {record.choice!r}, cast at {record.cast_at}, voter tag {record.voter_tag}"
+        )
+        if vote_id is not None:
+            if record.vote_id == vote_id:
+                result.passed(f"the record's vote_id is the receipt's ({vote_id})")
+            else:
+                result.failed(
+                    f"the record's vote_id {record.vote_id} is not the receipt's {vote_id}"
+                )
+    digest = hashlib.sha256(leaf).hexdigest()
+    if record_hash is None:
+        result.note(f"record_hash = SHA-256(leaf) = {digest}")
+    elif hmac.compare_digest(digest.encode(), record_hash.strip().lower().encode()):
+        result.passed(f"SHA-256(leaf) = {digest} is the record_hash you were given")
+    else:
+        result.failed(f"SHA-256(leaf) = {digest} is NOT the record_hash {record_hash}")
+
+
+def _check_inclusion(
+    result: VerificationResult, receipt: Mapping[str, object], leaf: bytes | None
+) -> tuple[int | None, bytes | None]:
+    """The audit path proves the leaf into the receipt's tree; that tree's size and root (None
+    where the receipt's member is unusable)."""
     index = _try(result, lambda: _size(receipt, "leaf_index"))
     tree_size = _try(result, lambda: _size(receipt, "tree_size"))
     path = _try(result, lambda: _hashes(_member(receipt, "audit_path"), '"audit_path"'))
@@ -212,13 +236,20 @@ def verify_receipt(
                 f"the audit path does NOT prove leaf hash {hashed.hex()} at index {index} "
                 f"into the tree of {tree_size} leaves with root {root.hex()}"
             )
+    return tree_size, root
 
-    anchor = receipt.get("anchor")
-    if isinstance(anchor, Mapping):
-        described = ", ".join(f"{k}={v}" for k, v in anchor.items())
-        result.note(f"anchor (not checked offline): {described}")
 
-    # 3. The receipt's own tree head is signed and speaks of the same tree.
+def _check_heads(
+    result: VerificationResult,
+    receipt: Mapping[str, object],
+    head: object,
+    key_index: dict[str, Ed25519PublicKey] | None,
+    tree_size: int | None,
+    root: bytes | None,
+    consistency: object,
+) -> None:
+    """The receipt's own tree head is signed and speaks of the receipt's tree; the published
+    head is signed and extends (or is) that tree."""
     embedded = _try(result, lambda: TreeHead.from_json(_member(receipt, "head")))
     if embedded is not None:
         _check_signature(result, embedded, key_index, "the receipt's tree head")
@@ -231,8 +262,6 @@ def verify_receipt(
                     f"{embedded.root.hex()}) does not match the receipt's (size {tree_size}, "
                     f"root {root.hex()})"
                 )
-
-    # 4. The published head extends (or is) the tree the receipt is about.
     published = _try(result, lambda: TreeHead.from_json(head))
     if published is not None:
         result.note(
@@ -245,10 +274,6 @@ def verify_receipt(
         _compare_with_published(result, proof, tree_size, root, published)
     if embedded is not None and published is not None and embedded.timestamp > published.timestamp:
         result.note("the published head is dated before the receipt's head; is it stale?")
-
-    if key_index is None:
-        result.note("signatures NOT checked: no keys given (--keys)")
-    return result
 
 
 def _keys(
@@ -388,85 +413,3 @@ def receipt_json(
     if consistency is not None:
         receipt["consistency"] = dict(consistency)
     return receipt
-
-
-# --- Command line ------------------------------------------------------------------------------
-
-
-def _read_json(path: str) -> object:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return json.loads(text)
-
-
-def _key_list(document: object) -> list[Mapping[str, object]]:
-    """A JWKS ``{"keys": [...]}``, a list of JWKs or one JWK."""
-    if isinstance(document, Mapping) and "keys" in document:
-        document = document["keys"]
-    if isinstance(document, Mapping):
-        return [document]
-    if isinstance(document, list):
-        return document
-    raise InvalidKey("the keys file must hold a JWKS, a list of JWKs or one JWK")
-
-
-def _command(args: argparse.Namespace) -> int:
-    write = sys.stdout.write
-    try:
-        receipt = _read_json(args.receipt)
-        head = _read_json(args.head)
-        keys = _key_list(_read_json(args.keys)) if args.keys else None
-        consistency = _read_json(args.consistency) if args.consistency else None
-    except (OSError, ValueError) as exc:
-        write(f"cannot read the input: {exc}\n")
-        return 1
-    result = verify_receipt(
-        receipt, head, keys, record_hash=args.record_hash, consistency=consistency
-    )
-    for step in result.steps:
-        write(f"{step}\n")
-    write("RECEIPT VERIFIED\n" if result.ok else "RECEIPT NOT VERIFIED\n")
-    return 0 if result.ok else 1
-
-
-def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "receipt", help="receipt JSON (GET /v1/ledger/receipts/{vote_id}); - for stdin"
-    )
-    parser.add_argument(
-        "--head", required=True, help="published tree head JSON (GET /v1/ledger/head)"
-    )
-    parser.add_argument(
-        "--keys", help="the ledger's public keys: a JWKS, a list of JWKs or one JWK"
-    )
-    parser.add_argument(
-        "--record-hash", help="the record_hash of your vote receipt; the leaf must hash to it"
-    )
-    parser.add_argument(
-        "--consistency",
-        help="consistency proof JSON (GET /v1/ledger/proofs/consistency?from=&to=) from the "
-        "receipt's tree size to the head's, for receipts that carry none",
-    )
-    parser.set_defaults(func=_command)
-    return parser
-
-
-def add_verify_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``verify-receipt`` (its parser sets ``func``, as services.cli expects)."""
-    _configure(
-        subparsers.add_parser(
-            "verify-receipt",
-            help="verify a vote receipt offline against a published tree head",
-            description=__doc__.split("\n\n")[0] if __doc__ else None,
-        )
-    )
-
-
-def run(argv: Sequence[str] | None = None) -> int:
-    """``verify-receipt`` on its own: parse ``argv``, print each step, 0 if verified else 1."""
-    parser = _configure(argparse.ArgumentParser(prog="ledger-svc verify-receipt"))
-    args = parser.parse_args(argv)
-    return _command(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(run())

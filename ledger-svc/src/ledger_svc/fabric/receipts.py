@@ -24,9 +24,8 @@ from ledger_svc.fabric.contract import VotesContract, batch_id
 from ledger_svc.fabric.errors import FabricError
 from ledger_svc.fabric.gateway import VALID, Gateway
 from ledger_svc.fabric.profile import load_profile
-
-# The verifier's own readers of its input files: the same formats as without --fabric.
-from ledger_svc.verify import VerificationResult, _key_list, _read_json, verify_receipt
+from ledger_svc.verify import VerificationResult
+from ledger_svc.verify_cli import print_report, verify_files
 
 
 def _anchor(receipt: object) -> Mapping[str, object] | None:
@@ -114,13 +113,8 @@ async def check_on_chain(
 
 
 async def _verify(args: argparse.Namespace) -> VerificationResult:
-    receipt = _read_json(args.receipt)
-    head = _read_json(args.head)
-    keys = _key_list(_read_json(args.keys)) if args.keys else None
-    consistency = _read_json(args.consistency) if args.consistency else None
-    result = verify_receipt(
-        receipt, head, keys, record_hash=args.record_hash, consistency=consistency
-    )
+    # The same input files, read the same way, as without --fabric.
+    receipt, result = verify_files(args)
     gateway = Gateway(load_profile(args.fabric), org=args.fabric_org)
     try:
         await check_on_chain(receipt, VotesContract(gateway), result)
@@ -139,10 +133,7 @@ def _command(args: argparse.Namespace) -> int:
     except FabricError as exc:
         write(f"cannot ask the Fabric network: {exc}\n")
         return 1
-    for step in result.steps:
-        write(f"{step}\n")
-    write("RECEIPT VERIFIED\n" if result.ok else "RECEIPT NOT VERIFIED\n")
-    return 0 if result.ok else 1
+    return print_report(result)
 
 
 def add_fabric_options(parser: argparse.ArgumentParser) -> None:
