@@ -1,4 +1,5 @@
-"""ledger-svc fixtures: a migrated database per test and the ledger context.
+"""ledger-svc fixtures (defined in ledger_fixtures.py, which tests/integration/ledger shares):
+a migrated database per test and the ledger context.
 
 Every test that uses the ledger (``ledger_settings``, ``ctx``, ``client``...) runs twice: against
 the ``local`` backend and against ``fabric``, a real two-organisation Fabric network started once
@@ -8,110 +9,25 @@ stopped (``down``, data kept) at the end. If the network cannot start, the fabri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterator
-from pathlib import Path
-from typing import Any
-
-import httpx
-import pytest
-from fabric_network import (
-    BackendChoice,
-    FabricNetwork,
-    FabricNetworkError,
-    ledger_tests_network,
+# Fixtures and the hook register under the names a conftest module holds.
+from ledger_fixtures import (
+    client,
+    ctx,
+    fabric_network,
+    ledger_backend,
+    ledger_settings,
+    ledger_template,
+    pytest_runtest_protocol,
+    sessions,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ledger_svc.config import LedgerSettings
-from ledger_svc.ledger import LedgerContext
-from ledger_svc.main import build_backend, create_app
-from services.db import create_engine, create_sessionmaker
-from services_dev.localrt.postgres import EmbeddedPostgres
-from services_dev.testing import running_app
-from services_dev.testing.plugin import clone_database, migrated_template
-
-MIGRATIONS = Path(__file__).parents[1] / "src" / "ledger_svc" / "migrations"
-BACKENDS = ("local", "fabric")
-#: The first fabric test starts the network, which may build Fabric from source (cold cache).
-FABRIC_START_TIMEOUT = 1800
-
-
-_started: list[FabricNetwork] = []
-
-
-@pytest.fixture(scope="session")
-def fabric_network() -> Iterator[FabricNetwork]:
-    network = ledger_tests_network()
-    try:
-        network.up()
-    except FabricNetworkError as exc:
-        pytest.fail(f"the Fabric test network did not start: {exc}", pytrace=False)
-    _started.append(network)
-    yield network
-    network.down()
-
-
-def _uses_fabric(item: pytest.Item) -> bool:
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and callspec.params.get("ledger_backend") == "fabric"
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
-    # Before pytest-timeout reads the marker: the test that starts the network gets the time a
-    # cold build of the Fabric binaries needs; every later one keeps the usual limit.
-    if not _started and (
-        _uses_fabric(item) or "fabric_network" in getattr(item, "fixturenames", ())
-    ):
-        item.add_marker(pytest.mark.timeout(FABRIC_START_TIMEOUT))
-    yield
-
-
-@pytest.fixture(params=BACKENDS)
-def ledger_backend(request: pytest.FixtureRequest) -> BackendChoice:
-    if request.param == "fabric":
-        return BackendChoice("fabric", request.getfixturevalue("fabric_network"))
-    return BackendChoice(request.param)
-
-
-@pytest.fixture(scope="session")
-def ledger_template(pg_server: EmbeddedPostgres) -> str:
-    return migrated_template(pg_server, "ledger_template", MIGRATIONS)
-
-
-@pytest.fixture
-async def ledger_settings(
-    pg_server: EmbeddedPostgres,
-    nats_server: Any,
-    ledger_template: str,
-    service_env: dict[str, str],
-    ledger_backend: BackendChoice,
-) -> LedgerSettings:
-    return LedgerSettings(
-        environment="test",
-        database_url=await clone_database(pg_server, ledger_template),
-        nats_url=service_env["nats_url"],
-        **ledger_backend.settings(),
-    )
-
-
-@pytest.fixture
-async def ctx(ledger_settings: LedgerSettings) -> AsyncIterator[LedgerContext]:
-    backend = build_backend(ledger_settings)
-    yield LedgerContext(backend=backend, kek=ledger_settings.kek)
-    await backend.aclose()
-
-
-@pytest.fixture
-async def sessions(
-    ledger_settings: LedgerSettings,
-) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(ledger_settings.database_url)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
-
-
-@pytest.fixture
-async def client(ledger_settings: LedgerSettings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(ledger_settings)) as c:
-        yield c
+__all__ = [
+    "client",
+    "ctx",
+    "fabric_network",
+    "ledger_backend",
+    "ledger_settings",
+    "ledger_template",
+    "pytest_runtest_protocol",
+    "sessions",
+]

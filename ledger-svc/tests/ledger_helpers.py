@@ -1,13 +1,18 @@
-"""Helpers for ledger-svc tests: vote.cast events carrying real canonical records."""
+"""Helpers for ledger-svc tests: vote.cast events carrying real canonical records, published as
+vote-svc's relay publishes them."""
 
 from __future__ import annotations
 
 import base64
+import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from nats.js import JetStreamContext
+
 from services.canonical import VoteRecord, target_key, voter_tag
-from services.events import VoteCast
+from services.events import VoteCast, to_envelope
 
 KEY = b"\x07" * 32
 
@@ -41,3 +46,17 @@ def vote_cast(
         record=base64.b64encode(record.encode()).decode(),
         record_hash=record.hash(),
     )
+
+
+async def publish_votes(js: JetStreamContext, events: Iterable[VoteCast]) -> list[str]:
+    """Publish ``events`` on the VOTE stream, deduplicated by their ids; the envelopes' ids."""
+    ids = []
+    for event in events:
+        envelope = to_envelope(event)
+        await js.publish(
+            event.subject_name(),
+            json.dumps(envelope.model_dump(mode="json")).encode(),
+            headers={"Nats-Msg-Id": envelope.id},
+        )
+        ids.append(envelope.id)
+    return ids

@@ -19,15 +19,17 @@ import httpx
 import nats
 import pytest
 from fabric_network import BackendChoice, FabricNetwork
-from ledger_helpers import KEY, vote_cast
+from ledger_fixtures import ledger_api
+from ledger_helpers import KEY, publish_votes, vote_cast
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import ledger
 from ledger_svc.backend import FabricBackend, batch_root
+from ledger_svc.bootstrap import LedgerContext, bootstrap
 from ledger_svc.cli import main as cli_main
 from ledger_svc.config import LedgerSettings
-from ledger_svc.consumers import BatchConsumer
+from ledger_svc.consumers import records_consumer
 from ledger_svc.fabric import (
     ChaincodeError,
     CommitFailed,
@@ -38,14 +40,11 @@ from ledger_svc.fabric import (
 )
 from ledger_svc.fabric.contract import batch_id
 from ledger_svc.fabric.gateway import VALID
-from ledger_svc.ledger import LedgerContext
-from ledger_svc.main import create_app
 from ledger_svc.models import Batch, LedgerRecord
 from services import nats as nats_mod
 from services.canonical import VoteRecord, voter_tag
 from services.db import transaction
-from services.events import VoteCast, to_envelope
-from services_dev.testing import running_app
+from services.events import VoteCast
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -332,29 +331,26 @@ async def test_peers_down_while_votes_arrive_then_everything_is_anchored_once(
     ledger_settings: LedgerSettings,
     sessions: Sessions,
 ) -> None:
-    """The consumer keeps the votes (unacked, given back to NATS) while the peers are down, the
-    API's readyz says why, and once the peers return every vote is anchored exactly once."""
-    settings = ledger_settings.model_copy(update={"fabric_retry_seconds": 2.0})
+    """The consumer keeps the votes (unacked: the runner pauses and holds its batch) while the
+    peers are down, the API's readyz says why, and once the peers return every vote is anchored
+    exactly once."""
+    settings = ledger_settings.model_copy(
+        update={"fabric_retry_seconds": 2.0, "batch_max": 20, "batch_ms": 50}
+    )
     backend = FabricBackend.connect(
         str(fabric_network.profile), retry=RetryPolicy(budget_seconds=2.0, max_delay=0.5)
     )
-    ctx = LedgerContext(backend=backend, kek=settings.kek)
+    ctx = bootstrap(settings, backend=backend)
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream()
     await nats_mod.ensure_streams(js)
-    consumer = BatchConsumer(sessions=sessions, js=js, ctx=ctx, batch_max=20, batch_ms=50)
+    consumer = records_consumer(ctx, sessions, js)
     await consumer.setup()
     target_id = uuid.uuid4()
     events = [vote_cast(target_id) for _ in range(120)]
 
     async def publish(batch: list[VoteCast]) -> None:
-        for event in batch:
-            envelope = to_envelope(event)
-            await js.publish(
-                event.subject_name(),
-                json.dumps(envelope.model_dump(mode="json")).encode(),
-                headers={"Nats-Msg-Id": envelope.id},
-            )
+        await publish_votes(js, batch)
 
     async def count() -> int:
         async with sessions() as session:
@@ -364,7 +360,7 @@ async def test_peers_down_while_votes_arrive_then_everything_is_anchored_once(
         return await count() >= n
 
     async def consumer_noticed() -> bool:
-        return consumer.backend_problem is not None
+        return consumer.paused is not None
 
     stop = asyncio.Event()
     running = asyncio.create_task(consumer.run(stop))
@@ -375,7 +371,7 @@ async def test_peers_down_while_votes_arrive_then_everything_is_anchored_once(
         await asyncio.to_thread(fabric_network.stop_peers)
         try:
             await publish(events[40:80])
-            async with running_app(create_app(settings)) as api:
+            async with ledger_api(settings) as api:
                 async with asyncio.timeout(60):
                     while True:
                         ready = await api.get("/readyz")
@@ -403,7 +399,7 @@ async def test_peers_down_while_votes_arrive_then_everything_is_anchored_once(
             await asyncio.wait_for(running, timeout=60)
         await nc.close()
 
-    assert consumer.backend_problem is None
+    assert consumer.paused is None
     target = f"proposal:{target_id}"
     async with sessions() as session:
         ids = (await session.scalars(select(LedgerRecord.vote_id))).all()

@@ -13,8 +13,8 @@ from ledger_helpers import vote_cast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import ledger
+from ledger_svc.bootstrap import LedgerContext
 from ledger_svc.cli import main as cli_main
-from ledger_svc.ledger import LedgerContext
 from ledger_svc.merkle import verify_consistency
 from ledger_svc.verify import verify_receipt
 from services.db import transaction

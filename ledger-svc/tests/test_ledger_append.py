@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import audit, ledger
-from ledger_svc.ledger import LedgerContext
+from ledger_svc.bootstrap import LedgerContext
 from ledger_svc.merkle import MerkleLog, leaf_hash, verify_consistency, verify_inclusion
 from ledger_svc.models import DuplicateReport, LedgerRecord, OutboxMessage
 from services.db import transaction
@@ -134,7 +134,7 @@ async def test_tampering_with_ledger_tables_is_detected(
     await _append(sessions, ctx, events[:4])
     await _append(sessions, ctx, events[4:])
     async with transaction(sessions) as session:
-        assert (await audit.audit_integrity(session)).consistent
+        assert (await audit.audit_integrity(session, ctx)).consistent
     # Rewrite one stored record (a different choice) without touching anything else.
     async with transaction(sessions) as session:
         await session.execute(
@@ -144,7 +144,7 @@ async def test_tampering_with_ledger_tables_is_detected(
             )
         )
     async with transaction(sessions) as session:
-        result = await audit.audit_integrity(session)
+        result = await audit.audit_integrity(session, ctx)
     assert not result.consistent
     assert any("signed root" in p for p in result.details["problems"])
     assert (await _subjects(sessions))[-1] == "ledger.audit_mismatch.v1"
@@ -160,7 +160,7 @@ async def test_deleting_a_record_is_detected(sessions: Sessions, ctx: LedgerCont
     async with transaction(sessions) as session:
         await session.execute(text("DELETE FROM ledger_records WHERE leaf_index = 2"))
     async with transaction(sessions) as session:
-        result = await audit.audit_integrity(session)
+        result = await audit.audit_integrity(session, ctx)
     assert not result.consistent
     assert result.details["problems"] == ["record 2 is missing"]
 
@@ -186,7 +186,7 @@ async def test_rotated_key_signs_new_heads_and_old_heads_still_verify(
 
     first = await _append(sessions, ctx, [vote_cast() for _ in range(2)])
     async with transaction(sessions) as session:
-        new_kid = await keys.rotate(session, ctx.kek)
+        new_kid = await keys.rotate(session, ctx)
     second = await _append(sessions, ctx, [vote_cast() for _ in range(2)])
     assert first.head is not None
     assert second.head is not None

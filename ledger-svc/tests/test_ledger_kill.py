@@ -4,7 +4,6 @@ the tree-head sequence stays consistent (the proof from before the kill to after
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -14,7 +13,7 @@ import asyncpg
 import nats
 import pytest
 from fabric_network import BackendChoice
-from ledger_helpers import vote_cast
+from ledger_helpers import publish_votes, vote_cast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import ledger
@@ -22,7 +21,6 @@ from ledger_svc.config import LedgerSettings
 from ledger_svc.merkle import verify_consistency
 from services import nats as nats_mod
 from services.db import to_plain_url
-from services.events import to_envelope
 
 RECORDS = 3000
 BIN = Path(sys.executable).parent
@@ -50,13 +48,7 @@ async def test_kill_9_mid_batch_loses_and_doubles_nothing(
     js = nc.jetstream()
     await nats_mod.ensure_streams(js)
     events = [vote_cast() for _ in range(RECORDS)]
-    for event in events:
-        envelope = to_envelope(event)
-        await js.publish(
-            event.subject_name(),
-            json.dumps(envelope.model_dump(mode="json")).encode(),
-            headers={"Nats-Msg-Id": envelope.id},
-        )
+    await publish_votes(js, events)
     await nc.close()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")},

@@ -50,10 +50,10 @@ from fabric_network import FabricNetwork  # noqa: E402
 from ledger_helpers import KEY, vote_cast  # noqa: E402
 
 from ledger_svc.backend import FabricBackend, batch_root  # noqa: E402
+from ledger_svc.bootstrap import bootstrap  # noqa: E402
 from ledger_svc.config import LedgerSettings  # noqa: E402
-from ledger_svc.consumers import BatchConsumer  # noqa: E402
+from ledger_svc.consumers import records_consumer  # noqa: E402
 from ledger_svc.fabric import Gateway, VotesContract, load_profile  # noqa: E402
-from ledger_svc.ledger import LedgerContext  # noqa: E402
 from services import nats as nats_mod  # noqa: E402
 from services.canonical import VoteRecord, voter_tag  # noqa: E402
 from services.db import create_engine, create_sessionmaker, to_asyncpg_url  # noqa: E402
@@ -170,13 +170,7 @@ async def bench_lag(
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await nats_mod.ensure_streams(js)
-    consumer = BatchConsumer(
-        sessions=sessions,
-        js=js,
-        ctx=LedgerContext(backend=backend, kek=settings.kek),
-        batch_max=settings.batch_max,
-        batch_ms=settings.batch_ms,
-    )
+    consumer = records_consumer(bootstrap(settings, backend=backend), sessions, js)
     await consumer.setup()
     stop = asyncio.Event()
     running = asyncio.create_task(consumer.run(stop))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import sys
@@ -38,16 +37,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ledger-svc" / "tests"))
 
 from bench_report import BENCHMARKS_HEADER, replace_section  # noqa: E402
-from ledger_helpers import vote_cast  # noqa: E402
+from ledger_helpers import publish_votes, vote_cast  # noqa: E402
 
 from ledger_svc import ledger  # noqa: E402
 from ledger_svc.backend import LocalBackend  # noqa: E402
+from ledger_svc.bootstrap import bootstrap  # noqa: E402
 from ledger_svc.config import LedgerSettings  # noqa: E402
-from ledger_svc.consumers import BatchConsumer  # noqa: E402
-from ledger_svc.ledger import LedgerContext  # noqa: E402
+from ledger_svc.consumers import records_consumer  # noqa: E402
 from services import nats as nats_mod  # noqa: E402
 from services.db import create_engine, create_sessionmaker, to_asyncpg_url, transaction  # noqa: E402
-from services.events import to_envelope  # noqa: E402
 from services.migrations import upgrade  # noqa: E402
 from services_dev.localrt.nats import EmbeddedNats  # noqa: E402
 from services_dev.localrt.postgres import EmbeddedPostgres  # noqa: E402
@@ -64,7 +62,7 @@ async def bench_append(pg: EmbeddedPostgres, records: int, batch: int) -> float:
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
-    ctx = LedgerContext(backend=LocalBackend(), kek=LedgerSettings().kek)
+    ctx = bootstrap(LedgerSettings(), backend=LocalBackend())
     events = [vote_cast() for _ in range(records)]
     started = time.perf_counter()
     for i in range(0, records, batch):
@@ -82,22 +80,11 @@ async def bench_consumer(pg: EmbeddedPostgres, nats_url: str, records: int, batc
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await nats_mod.ensure_streams(js)
-    for event in (vote_cast() for _ in range(records)):
-        envelope = to_envelope(event)
-        await js.publish(
-            event.subject_name(),
-            json.dumps(envelope.model_dump(mode="json")).encode(),
-            headers={"Nats-Msg-Id": envelope.id},
-        )
+    await publish_votes(js, (vote_cast() for _ in range(records)))
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
-    consumer = BatchConsumer(
-        sessions=sessions,
-        js=js,
-        ctx=LedgerContext(backend=LocalBackend(), kek=LedgerSettings().kek),
-        batch_max=batch,
-        batch_ms=50,
-    )
+    settings = LedgerSettings(batch_max=batch, batch_ms=50)
+    consumer = records_consumer(bootstrap(settings, backend=LocalBackend()), sessions, js)
     await consumer.setup()
     started = time.perf_counter()
     done = 0

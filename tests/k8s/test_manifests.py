@@ -44,8 +44,8 @@ from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from ledger_svc.backend import FabricBackend
+from ledger_svc.bootstrap import build_backend
 from ledger_svc.config import LedgerSettings
-from ledger_svc.main import build_backend
 from services.config import ServiceSettings
 
 Manifest = dict[str, Any]

@@ -6,15 +6,14 @@ import base64
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from ledger_svc import keys, ledger
+from ledger_svc.deps import ContextDep, SessionDep
 from ledger_svc.fabric.contract import batch_id
-from ledger_svc.ledger import LedgerContext
 from ledger_svc.models import AuditResult, Batch
 from ledger_svc.treehead import TreeHead
-from services.db import SessionDep
 from services.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
@@ -27,14 +26,6 @@ _HEAD_EXAMPLE = {
     "signature": "n4S0Y3d1b2c3ZWQyNTUxOS1zaWduYXR1cmUtZXhhbXBsZS1vZi02NC1ieXRlcy4uLi4uLi4uLi4uLi4uLi4uLg==",
     "key_id": "ed25519-20261124-0a1b2c3d4e5f",
 }
-
-
-async def _context(request: Request) -> LedgerContext:
-    context: LedgerContext = request.app.state.ledger
-    return context
-
-
-ContextDep = Annotated[LedgerContext, Depends(_context)]
 
 
 def _head_json(head: TreeHead) -> dict[str, object]:

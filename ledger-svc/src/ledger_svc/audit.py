@@ -8,19 +8,21 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import keys, ledger
-from ledger_svc.ledger import LedgerContext
+from ledger_svc.backend import BackendUnavailable
+from ledger_svc.bootstrap import LedgerContext
 from ledger_svc.models import AuditResult, LedgerRecord
 from ledger_svc.treehead import public_key_from_jwk
 from services import outbox
+from services.db import transaction
 from services.events import LedgerAuditMismatch
 
 log = logging.getLogger(__name__)
@@ -107,11 +109,9 @@ async def audit_target(
     ctx: LedgerContext,
     votes: VoteServiceClient,
     target: str,
-    *,
-    now: datetime | None = None,
 ) -> AuditResult:
     """Compare one target's ledger records with vote-svc's rows."""
-    now = now or datetime.now(UTC)
+    now = ctx.clock.now()
     view = await votes.records(target)
     recount = await ledger.recount(session, ctx.backend, target)
     ledger_ids = {r.vote_id for r in await ctx.backend.records_for(session, target)}
@@ -167,9 +167,9 @@ async def audit_target(
     return result
 
 
-async def audit_integrity(session: AsyncSession, *, now: datetime | None = None) -> AuditResult:
+async def audit_integrity(session: AsyncSession, ctx: LedgerContext) -> AuditResult:
     """Check the stored log against the latest signed head (tampering with ledger tables)."""
-    now = now or datetime.now(UTC)
+    now = ctx.clock.now()
     public = {k["kid"]: public_key_from_jwk(k) for k in await keys.published_keys(session)}
     problems = await ledger.self_check(session, public)
     size = await ledger.tree_size(session)
@@ -197,12 +197,41 @@ async def audit_integrity(session: AsyncSession, *, now: datetime | None = None)
     return result
 
 
-async def active_targets(session: AsyncSession, *, days: int) -> list[str]:
-    """Targets with a record appended in the last ``days`` days."""
-    since = datetime.now(UTC) - timedelta(days=days)
+async def active_targets(session: AsyncSession, ctx: LedgerContext) -> list[str]:
+    """Targets with a record appended in the last ``LEDGER_AUDIT_ACTIVE_DAYS`` days."""
+    since = ctx.clock.now() - timedelta(days=ctx.settings.audit_active_days)
     rows = await session.scalars(
         select(LedgerRecord.target)
         .group_by(LedgerRecord.target)
         .having(func.max(LedgerRecord.appended_at) >= since)
     )
     return sorted(rows.all())
+
+
+async def audit_round(
+    ctx: LedgerContext, sessions: async_sessionmaker[AsyncSession], votes: VoteServiceClient
+) -> int:
+    """One round of the auditor: the ledger's integrity, then every active target, each in its
+    own transaction (a result is kept even if a later target fails); returns the mismatches."""
+    mismatches = 0
+    async with transaction(sessions) as session:
+        mismatches += not (await audit_integrity(session, ctx)).consistent
+        targets = await active_targets(session, ctx)
+    for target in targets:
+        async with transaction(sessions) as session:
+            mismatches += not (await audit_target(session, ctx, votes, target)).consistent
+    return mismatches
+
+
+async def logged_audit_round(
+    ctx: LedgerContext, sessions: async_sessionmaker[AsyncSession], votes: VoteServiceClient
+) -> None:
+    """:func:`audit_round` as the worker runs it: inconsistencies are logged, and an unreachable
+    backend is a warning (the next round tries again), not a failure."""
+    try:
+        found = await audit_round(ctx, sessions, votes)
+    except BackendUnavailable as exc:
+        log.warning("audit: the ledger's backend is unreachable; next round: %s", exc)
+        return
+    if found:
+        log.warning("audit: %d inconsistencies", found)

@@ -28,6 +28,7 @@ from ledger_svc.fabric.contract import batch_id
 from ledger_svc.merkle import MerkleLog
 from ledger_svc.models import Batch, LedgerRecord
 from services.canonical import InvalidRecord, VoteRecord
+from services.consumer import Unavailable
 from services.problems import ProblemError
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,10 @@ class Anchor:
     channel: str | None = None
 
 
-class BackendUnavailable(ProblemError):
-    """The backend cannot be reached now; the work should be kept and retried (503)."""
+class BackendUnavailable(ProblemError, Unavailable):
+    """The backend cannot be reached now; the work should be kept and retried: over HTTP a 503,
+    in the consumer a pause (``services.consumer.Unavailable``: the same batch is tried again,
+    and the attempts do not count towards its redelivery bound)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ledger_svc.bootstrap import LedgerContext
 from ledger_svc.models import LedgerSigningKey
 from ledger_svc.treehead import public_jwk
 from services.sealing import seal, unseal
@@ -28,9 +29,9 @@ class SigningKey:
     private_key: Ed25519PrivateKey
 
 
-def _new_key(kek: bytes) -> LedgerSigningKey:
+def _new_key(kek: bytes, now: datetime) -> LedgerSigningKey:
     private = Ed25519PrivateKey.generate()
-    kid = f"ed25519-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    kid = f"ed25519-{now:%Y%m%d}-{uuid.uuid4().hex[:12]}"
     raw = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
@@ -41,7 +42,7 @@ def _new_key(kek: bytes) -> LedgerSigningKey:
     )
 
 
-async def active_key(session: AsyncSession, kek: bytes) -> SigningKey:
+async def active_key(session: AsyncSession, ctx: LedgerContext) -> SigningKey:
     """The active signing key (created on first use)."""
     row = await session.scalar(
         select(LedgerSigningKey).where(LedgerSigningKey.retired_at.is_(None))
@@ -52,22 +53,21 @@ async def active_key(session: AsyncSession, kek: bytes) -> SigningKey:
             select(LedgerSigningKey).where(LedgerSigningKey.retired_at.is_(None))
         )
         if row is None:
-            row = _new_key(kek)
+            row = _new_key(ctx.kek, ctx.clock.now())
             session.add(row)
             await session.flush()
-    raw = unseal(kek, row.kid, row.private_key_enc)
+    raw = unseal(ctx.kek, row.kid, row.private_key_enc)
     return SigningKey(row.kid, Ed25519PrivateKey.from_private_bytes(raw))
 
 
-async def rotate(session: AsyncSession, kek: bytes) -> str:
+async def rotate(session: AsyncSession, ctx: LedgerContext) -> str:
     """Retire the active key and make a new one; returns the new kid."""
+    now = ctx.clock.now()
     await session.execute(_LOCK)
     await session.execute(
-        update(LedgerSigningKey)
-        .where(LedgerSigningKey.retired_at.is_(None))
-        .values(retired_at=datetime.now(UTC))
+        update(LedgerSigningKey).where(LedgerSigningKey.retired_at.is_(None)).values(retired_at=now)
     )
-    row = _new_key(kek)
+    row = _new_key(ctx.kek, now)
     session.add(row)
     await session.flush()
     return row.kid

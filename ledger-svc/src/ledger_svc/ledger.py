@@ -13,7 +13,7 @@ import binascii
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, text, tuple_
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ledger_svc import keys
 from ledger_svc.backend import BatchToAnchor, LedgerBackend, batch_root
+from ledger_svc.bootstrap import LedgerContext
 from ledger_svc.merkle import (
     MerkleLog,
     appended_nodes,
@@ -43,14 +44,6 @@ from services.problems import ProblemError
 
 _APPEND_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('ledger.append'))")
 Address = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class LedgerContext:
-    """What the ledger's use cases need besides the session."""
-
-    backend: LedgerBackend
-    kek: bytes
 
 
 @dataclass
@@ -120,14 +113,11 @@ async def tree_size(session: AsyncSession) -> int:
 
 
 async def append(
-    session: AsyncSession,
-    ctx: LedgerContext,
-    events: Sequence[VoteCast],
-    *,
-    now: datetime | None = None,
+    session: AsyncSession, ctx: LedgerContext, events: Sequence[VoteCast]
 ) -> AppendResult:
     """Append the records of ``events`` as one batch. Votes already recorded are skipped (a
-    redelivery); a second record of one (target, voter_tag) is refused and reported."""
+    redelivery); a second record of one (target, voter_tag) is refused and reported; a record
+    that does not match its event is left out (``invalid``)."""
     result = AppendResult()
     await session.execute(_APPEND_LOCK)
     old_size = await tree_size(session)
@@ -139,6 +129,19 @@ async def append(
             result.invalid.append(event.vote_id)
     if not candidates:
         return result
+    now = ctx.clock.now()
+    accepted = await _screen(session, candidates, result, now)
+    if accepted:
+        result.head = await _append_batch(session, ctx, old_size, accepted, now)
+        result.appended = len(accepted)
+    return result
+
+
+async def _screen(
+    session: AsyncSession, candidates: Sequence[VoteRecord], result: AppendResult, now: datetime
+) -> list[VoteRecord]:
+    """The candidates to append: not recorded yet, and the first of their (target, voter_tag)
+    (in the log or in this batch); the others are counted in ``result``, duplicates reported."""
     known_votes = set(
         (
             await session.scalars(
@@ -158,48 +161,55 @@ async def append(
             )
         )
     }
-    now = now or datetime.now(UTC)
     accepted: list[VoteRecord] = []
     for record in candidates:
         key = (record.target, record.voter_tag)
         if record.vote_id in known_votes:
             result.already_recorded += 1
-            continue
-        if key in existing_tags:
-            first = existing_tags[key]
+        elif key in existing_tags:
             result.duplicates.append(record.vote_id)
-            inserted = await session.scalar(
-                insert(DuplicateReport)
-                .values(
-                    vote_id=record.vote_id,
-                    target=record.target,
-                    voter_tag=record.voter_tag,
-                    first_vote_id=first,
-                    record=record.encode(),
-                    refused_at=now,
-                )
-                .on_conflict_do_nothing()
-                .returning(DuplicateReport.vote_id)
-            )
-            if inserted is not None:
-                outbox.add(
-                    session,
-                    LedgerDuplicateRefused(
-                        target=record.target,
-                        voter_tag=record.voter_tag,
-                        vote_id=record.vote_id,
-                        first_vote_id=first,
-                        refused_at=now,
-                    ),
-                )
-            continue
-        existing_tags[key] = record.vote_id
-        known_votes.add(record.vote_id)
-        accepted.append(record)
-    if not accepted:
-        return result
+            await _refuse_duplicate(session, record, existing_tags[key], now)
+        else:
+            existing_tags[key] = record.vote_id
+            known_votes.add(record.vote_id)
+            accepted.append(record)
+    return accepted
 
-    seq = int(await session.scalar(select(func.coalesce(func.max(Batch.seq), 0))) or 0) + 1
+
+async def _refuse_duplicate(
+    session: AsyncSession, record: VoteRecord, first: uuid.UUID, now: datetime
+) -> None:
+    """Report the second record of a (target, voter_tag), once (a redelivery reports nothing)."""
+    inserted = await session.scalar(
+        insert(DuplicateReport)
+        .values(
+            vote_id=record.vote_id,
+            target=record.target,
+            voter_tag=record.voter_tag,
+            first_vote_id=first,
+            record=record.encode(),
+            refused_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(DuplicateReport.vote_id)
+    )
+    if inserted is not None:
+        outbox.add(
+            session,
+            LedgerDuplicateRefused(
+                target=record.target,
+                voter_tag=record.voter_tag,
+                vote_id=record.vote_id,
+                first_vote_id=first,
+                refused_at=now,
+            ),
+        )
+
+
+async def _write_leaves(
+    session: AsyncSession, seq: int, old_size: int, accepted: Sequence[VoteRecord], now: datetime
+) -> bytes:
+    """Store the batch's records and the Merkle nodes they complete; the new root."""
     hashes = [leaf_hash(r.encode()) for r in accepted]
     nodes = await _nodes(session, nodes_needed_for_append(old_size, len(hashes)))
     new_nodes = appended_nodes(old_size, hashes, _lookup(nodes))
@@ -225,7 +235,21 @@ async def append(
     new_size = old_size + len(accepted)
     nodes.update({(lv, ix): h for lv, ix, h in new_nodes})
     nodes.update(await _nodes(session, nodes_needed_for_root(new_size) - nodes.keys()))
-    root = root_hash(new_size, _lookup(nodes))
+    return root_hash(new_size, _lookup(nodes))
+
+
+async def _append_batch(
+    session: AsyncSession,
+    ctx: LedgerContext,
+    old_size: int,
+    accepted: Sequence[VoteRecord],
+    now: datetime,
+) -> TreeHead:
+    """Append ``accepted`` as the next batch: leaves and nodes, the backend's anchor, the batch
+    row, the signed tree head and ``ledger.batch_committed``; the new head."""
+    seq = int(await session.scalar(select(func.coalesce(func.max(Batch.seq), 0))) or 0) + 1
+    root = await _write_leaves(session, seq, old_size, accepted, now)
+    new_size = old_size + len(accepted)
     broot = batch_root(accepted)
     anchor = await ctx.backend.append_batch(
         session,
@@ -248,7 +272,7 @@ async def append(
             channel=anchor.channel,
         )
     )
-    signer = await keys.active_key(session, ctx.kek)
+    signer = await keys.active_key(session, ctx)
     head = sign_head(signer.private_key, signer.kid, new_size, root, now)
     session.add(
         TreeHeadRecord(
@@ -274,9 +298,7 @@ async def append(
             committed_at=anchor.committed_at,
         ),
     )
-    result.appended = len(accepted)
-    result.head = head
-    return result
+    return head
 
 
 # --- reading -----------------------------------------------------------------------------------

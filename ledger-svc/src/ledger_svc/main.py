@@ -11,32 +11,11 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from ledger_svc.api import router
-from ledger_svc.backend import FabricBackend, LedgerBackend, LocalBackend
-from ledger_svc.config import LedgerSettings, get_settings
-from ledger_svc.fabric import RetryPolicy, Timeouts
-from ledger_svc.ledger import LedgerContext
+from ledger_svc.backend import LocalBackend
+from ledger_svc.bootstrap import LedgerContext, bootstrap
+from ledger_svc.deps import ContextDep
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
-
-
-def build_backend(settings: LedgerSettings) -> LedgerBackend:
-    """The configured backend (Fabric: nothing is dialled until first use)."""
-    if settings.backend == "local":
-        return LocalBackend()
-    assert settings.fabric_profile is not None  # checked by the settings
-    return FabricBackend.connect(
-        str(settings.fabric_profile),
-        org=settings.fabric_org,
-        timeouts=Timeouts(
-            evaluate=settings.fabric_evaluate_timeout,
-            endorse=settings.fabric_endorse_timeout,
-            submit=settings.fabric_submit_timeout,
-            commit=settings.fabric_commit_timeout,
-        ),
-        retry=RetryPolicy(budget_seconds=settings.fabric_retry_seconds),
-        page_size=settings.fabric_page_size,
-    )
-
 
 # The common /readyz checks the database and NATS; ledger-svc adds its backend ("fabric": "ok" or
 # "unreachable: <peer>: <why>"). This route is registered before the common one, so it answers,
@@ -49,7 +28,7 @@ readiness_router = APIRouter()
 
 
 @readiness_router.get("/readyz", include_in_schema=False)
-async def ledger_readyz(request: Request) -> JSONResponse:
+async def ledger_readyz(request: Request, ctx: ContextDep) -> JSONResponse:
     common = next(
         route
         for route in request.app.router.routes
@@ -61,7 +40,7 @@ async def ledger_readyz(request: Request) -> JSONResponse:
     body = json.loads(bytes(answer.body))
     if answer.status_code != 200:
         return JSONResponse(body, status_code=answer.status_code)
-    backend: LedgerBackend = request.app.state.ledger.backend
+    backend = ctx.backend
     if backend.name != LocalBackend.name:  # the local backend is the database, checked already
         body["checks"][backend.name] = await backend.readiness()
         if body["checks"][backend.name] != "ok":
@@ -70,24 +49,26 @@ async def ledger_readyz(request: Request) -> JSONResponse:
 
 
 def create_app(
-    settings: LedgerSettings | None = None,
+    ctx: LedgerContext | None = None,
     *,
     key_source: Callable[[FastAPI], KeySource] | None = None,
 ) -> FastAPI:
-    """Build ledger-svc."""
-    settings = settings or get_settings()
+    """Build ledger-svc around ``ctx`` (default: :func:`~ledger_svc.bootstrap.bootstrap`'s). A
+    context built here has its backend closed when the app stops; a given one stays its
+    caller's to close."""
+    owned = ctx is None
+    context = ctx or bootstrap()
 
     @contextlib.asynccontextmanager
     async def ledger_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = build_backend(settings)
-        app.state.ledger = LedgerContext(backend=backend, kek=settings.kek)
         try:
             yield
         finally:
-            await backend.aclose()
+            if owned:
+                await context.backend.aclose()
 
-    return create_service_app(
-        settings,
+    app = create_service_app(
+        context.settings,
         ServiceSpec(
             title="ledger-svc",
             description=(
@@ -103,3 +84,5 @@ def create_app(
             lifespan_hooks=[ledger_lifespan],
         ),
     )
+    app.state.ctx = context
+    return app

@@ -1,9 +1,13 @@
 """Tamper tests on a running system: votes cast through vote-svc, relayed over NATS, appended by
 the ledger's batching consumer; then vote-svc's rows are tampered with behind its back and the
-audit must report each change with the right difference, publishing ``ledger.audit_mismatch``."""
+audit must report each change with the right difference, publishing ``ledger.audit_mismatch``.
+
+Two services in one test, so it lives here rather than in ledger-svc/tests; it runs against both
+ledger backends with the ledger suite's fixtures (conftest.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,12 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ledger_svc import audit, ledger
-from ledger_svc.config import LedgerSettings
-from ledger_svc.consumers import BatchConsumer
-from ledger_svc.ledger import LedgerContext
+from ledger_svc.bootstrap import LedgerContext, bootstrap
+from ledger_svc.consumers import records_consumer
 from ledger_svc.main import create_app as create_ledger_app
 from ledger_svc.models import OutboxMessage
 from services import nats as nats_mod
+from services.clock import ManualClock
+from services.consumer import ConsumerRunner
 from services.db import create_engine, create_sessionmaker, to_plain_url, transaction
 from services.events import ProposalOpened, to_envelope
 from services.outbox import OutboxRelay
@@ -35,7 +40,7 @@ from vote_svc import consumers as vote_consumers
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app as create_vote_app
 
-VOTE_MIGRATIONS = Path(__file__).parents[2] / "vote-svc" / "src" / "vote_svc" / "migrations"
+VOTE_MIGRATIONS = Path(__file__).parents[3] / "vote-svc" / "src" / "vote_svc" / "migrations"
 LATER = datetime.now(UTC) + timedelta(minutes=5)  # past the in-flight grace of the audit
 
 
@@ -70,7 +75,14 @@ async def system(
             "vote_sessions": vote_sessions,
             "tokens": tokens,
             "vote_client": vote_client,
-            "consumer": BatchConsumer(sessions=sessions, js=js, ctx=ctx, batch_max=50, batch_ms=50),
+            "consumer": records_consumer(
+                bootstrap(
+                    ctx.settings.model_copy(update={"batch_max": 50, "batch_ms": 50}),
+                    backend=ctx.backend,
+                ),
+                sessions,
+                js,
+            ),
         }
     await vote_engine.dispose()
     await nc.close()
@@ -93,7 +105,7 @@ async def _open_and_vote(system: dict[str, Any], voters: int) -> uuid.UUID:
         )
         assert response.status_code == 201, response.text
     await OutboxRelay(system["vote_sessions"], system["js"]).relay_once()
-    consumer: BatchConsumer = system["consumer"]
+    consumer: ConsumerRunner = system["consumer"]
     for _ in range(5):
         await consumer.process_batch()
     return proposal
@@ -106,8 +118,9 @@ async def _audit(
     target: str,
 ) -> Any:
     votes = audit.VoteServiceClient("http://vote", client=system["vote_client"])
+    later = dataclasses.replace(ctx, clock=ManualClock(LATER))
     async with transaction(sessions) as session:
-        return await audit.audit_target(session, ctx, votes, target, now=LATER)
+        return await audit.audit_target(session, later, votes, target)
 
 
 async def _mismatch_events(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
@@ -124,7 +137,6 @@ async def test_audit_reports_each_tampering_with_its_difference(
     system: dict[str, Any],
     sessions: async_sessionmaker[AsyncSession],
     ctx: LedgerContext,
-    ledger_settings: LedgerSettings,
 ) -> None:
     a = await _open_and_vote(system, 6)
     b = await _open_and_vote(system, 3)
@@ -180,7 +192,7 @@ async def test_audit_reports_each_tampering_with_its_difference(
     assert events[0]["missing_in_service"] == [str(ids[0])]
 
     # The public audit endpoint shows the last result.
-    async with running_app(create_ledger_app(ledger_settings)) as api:
+    async with running_app(create_ledger_app(ctx)) as api:
         shown = (await api.get(f"/v1/ledger/audit/targets/{a}")).json()
     assert shown["consistent"] is False
     assert (shown["ledger_count"], shown["service_count"]) == (6, 4)
