@@ -41,7 +41,8 @@ from vote_svc.config import VoteSettings
 from vote_svc.main import create_app as create_vote_app
 
 VOTE_MIGRATIONS = Path(__file__).parents[3] / "vote-svc" / "src" / "vote_svc" / "migrations"
-LATER = datetime.now(UTC) + timedelta(minutes=5)  # past the in-flight grace of the audit
+#: How far ahead of the votes the audit looks: past its in-flight grace.
+LATER = timedelta(minutes=5)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +119,8 @@ async def _audit(
     target: str,
 ) -> Any:
     votes = audit.VoteServiceClient("http://vote", client=system["vote_client"])
-    later = dataclasses.replace(ctx, clock=ManualClock(LATER))
+    # From the time of this audit, not of the module's import: a long session must not age it.
+    later = dataclasses.replace(ctx, clock=ManualClock(ctx.clock.now() + LATER))
     async with transaction(sessions) as session:
         return await audit.audit_target(session, later, votes, target)
 
