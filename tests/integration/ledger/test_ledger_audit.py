@@ -37,6 +37,7 @@ from services_dev.testing import running_app
 from services_dev.testing.plugin import clone_database, migrated_template
 from services_dev.testing.tokens import TestTokens
 from vote_svc import consumers as vote_consumers
+from vote_svc.bootstrap import bootstrap as vote_bootstrap
 from vote_svc.config import VoteSettings
 from vote_svc.main import create_app as create_vote_app
 
@@ -68,7 +69,8 @@ async def system(
     settings = VoteSettings(
         environment="test", database_url=vote_url, nats_url=service_env["nats_url"]
     )
-    app = create_vote_app(settings, key_source=tokens)
+    vote_ctx = vote_bootstrap(settings)
+    app = create_vote_app(vote_ctx, key_source=tokens)
     async with running_app(app) as vote_client:
         yield {
             "js": js,
@@ -76,6 +78,7 @@ async def system(
             "vote_sessions": vote_sessions,
             "tokens": tokens,
             "vote_client": vote_client,
+            "vote_ctx": vote_ctx,
             "consumer": records_consumer(
                 bootstrap(
                     ctx.settings.model_copy(update={"batch_max": 50, "batch_ms": 50}),
@@ -96,7 +99,9 @@ async def _open_and_vote(system: dict[str, Any], voters: int) -> uuid.UUID:
         event = ProposalOpened(
             proposal_id=proposal, opened_at=now, closes_at=now + timedelta(days=30)
         )
-        await vote_consumers.on_proposal_opened(session, event, to_envelope(event))
+        await vote_consumers.on_proposal_opened(
+            system["vote_ctx"], session, event, to_envelope(event)
+        )
     client: httpx.AsyncClient = system["vote_client"]
     for _ in range(voters):
         response = await client.post(
