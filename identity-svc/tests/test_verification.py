@@ -20,7 +20,7 @@ from identity_svc.main import create_app
 from identity_svc.providers.sandbox import sandbox_ci, sandbox_di
 from services.clock import ManualClock
 from services.db import to_plain_url
-from services.internal_auth import DEV_NOTIFY_SERVICE_KEY
+from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, PLATFORM_SERVICES, dev_service_key
 from services_dev.testing import running_app
 
 
@@ -348,6 +348,9 @@ def test_internal_keys_are_read_as_json_from_the_environment(
     assert settings.internal_key_bytes == {"notify-svc": b"k" * 32}
     assert key not in repr(settings)
     monkeypatch.delenv("IDENTITY_INTERNAL_KEYS")
-    assert IdentitySettings().internal_key_bytes == {
-        "notify-svc": base64.b64decode(DEV_NOTIFY_SERVICE_KEY)
+    # Unset: every platform service's development key (each may call identity-svc).
+    defaults = IdentitySettings().internal_key_bytes
+    assert defaults["notify-svc"] == base64.b64decode(DEV_NOTIFY_SERVICE_KEY)
+    assert defaults == {
+        service: base64.b64decode(dev_service_key(service)) for service in PLATFORM_SERVICES
     }
