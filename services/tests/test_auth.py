@@ -98,6 +98,35 @@ async def test_bad_claims(keys: Keys, verifier: TokenVerifier, overrides: dict[s
         await verifier.verify(token(keys, **overrides))
 
 
+async def test_eligibility_claims_are_carried_and_optional(
+    keys: Keys, verifier: TokenVerifier
+) -> None:
+    carried = await verifier.verify(token(keys, age=17, foreigner=True, residency="worker"))
+    assert (carried.age, carried.foreigner, carried.residency) == (17, True, "worker")
+    # A token from before the claims existed still verifies; the facts are unknown.
+    old = await verifier.verify(token(keys))
+    assert (old.age, old.foreigner, old.residency) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {"age": "17"},
+        {"age": True},
+        {"age": -1},
+        {"age": 17.5},
+        {"foreigner": "no"},
+        {"residency": "tourist"},
+    ],
+    ids=["age-string", "age-bool", "age-negative", "age-float", "foreigner-string", "residency"],
+)
+async def test_malformed_eligibility_claims_reject_the_token(
+    keys: Keys, verifier: TokenVerifier, claim: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidToken, match="malformed"):
+        await verifier.verify(token(keys, **claim))
+
+
 async def test_bad_signatures_and_algorithms(keys: Keys, verifier: TokenVerifier) -> None:
     good = token(keys)
     head, payload, sig = good.split(".")

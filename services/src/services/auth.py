@@ -56,16 +56,30 @@ ROLES: tuple[Role, ...] = (
     "forum_staff",
 )
 ALGORITHMS = ("ES256",)
+#: How a citizen belongs to the city, where an identity provider vouches for it (docs/identity.md).
+Residency = Literal["resident", "worker", "student"]
+RESIDENCIES: tuple[Residency, ...] = ("resident", "worker", "student")
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the citizen id (``sub``) and what the token grants."""
+    """Who is calling: the citizen id (``sub``) and what the token grants.
+
+    ``age``, ``foreigner`` and ``residency`` are the eligibility claims (services.eligibility):
+    ``None`` when the token does not carry them (a token issued before they existed, or a fact
+    no provider vouched for).
+    """
 
     citizen_id: uuid.UUID
     roles: frozenset[str]
     department: str | None
     token_id: str
+    #: Whole years the citizen is at least, computed when the token was issued.
+    age: int | None = None
+    #: Whether a provider verified the citizen as a foreign national.
+    foreigner: bool | None = None
+    #: Resident, worker or student of the city, where a provider vouched for it.
+    residency: Residency | None = None
 
     def has_any(self, *roles: str) -> bool:
         """Whether the caller holds one of ``roles``."""
@@ -280,11 +294,30 @@ class TokenVerifier:
             roles=frozenset(roles),
             department=department if isinstance(department, str) else None,
             token_id=str(claims["jti"]),
+            **_eligibility_claims(claims),
         )
         expires_at = claims["exp"]
         if isinstance(expires_at, int | float) and self._clock() < expires_at:
             self.cache.put(token, _Verified(principal, float(expires_at), kid, key))
         return principal
+
+
+def _eligibility_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The eligibility claims of a verified token (absent ones stay ``None``). A claim of the
+    wrong type rejects the token: identity-svc never signs one, so it is not ours."""
+    age = claims.get("age")
+    # bool is an int in Python; an age of True is as malformed as "14".
+    if age is not None and (
+        isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 150
+    ):
+        raise InvalidToken("malformed age claim")
+    foreigner = claims.get("foreigner")
+    if foreigner is not None and not isinstance(foreigner, bool):
+        raise InvalidToken("malformed foreigner claim")
+    residency = claims.get("residency")
+    if residency is not None and residency not in RESIDENCIES:
+        raise InvalidToken("malformed residency claim")
+    return {"age": age, "foreigner": foreigner, "residency": residency}
 
 
 def bearer_token(request: Request) -> str:
