@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from provider_sims import PROVIDER_SETTINGS, BarocertSim, PortOneSim, Providers
 
 from identity_svc.bootstrap import bootstrap
 from identity_svc.config import IdentitySettings
 from identity_svc.main import create_app
+from services.clock import ManualClock
 from services_dev.localrt.postgres import EmbeddedPostgres
 from services_dev.testing import running_app
 from services_dev.testing.plugin import clone_database, migrated_template
@@ -42,4 +44,31 @@ async def identity_settings(
 @pytest.fixture
 async def client(identity_settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(create_app(bootstrap(identity_settings))) as c:
+        yield c
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sims(clock: ManualClock) -> Providers:
+    """The simulated PortOne and barocert (their clock is the service's)."""
+    return Providers(PortOneSim(clock.now), BarocertSim(clock.now))
+
+
+@pytest.fixture
+def provider_settings(identity_settings: IdentitySettings) -> IdentitySettings:
+    """The test settings with PortOne and barocert configured (the sandbox stays on)."""
+    return IdentitySettings(**identity_settings.model_dump(exclude_unset=True), **PROVIDER_SETTINGS)
+
+
+@pytest.fixture
+async def provider_client(
+    provider_settings: IdentitySettings, clock: ManualClock, sims: Providers
+) -> AsyncIterator[httpx.AsyncClient]:
+    """identity-svc talking to the simulated providers."""
+    ctx = bootstrap(provider_settings, clock=clock, transport=sims.transport())
+    async with running_app(create_app(ctx)) as c:
         yield c

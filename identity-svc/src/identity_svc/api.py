@@ -6,8 +6,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
+from pydantic import SecretStr
 
 from identity_svc.deps import AdminDep, CtxDep, CurrentCitizen, KeysDep, SessionDep
+from identity_svc.providers import PersonHint, StartRequest
 from identity_svc.schemas import (
     JWKS,
     CitizenAdminView,
@@ -34,6 +36,21 @@ SANDBOX_COMPLETION_EXAMPLE = {
         "phone": "010-1234-5678",
         "ci_seed": "citizen-0001",
     }
+}
+COMPLETION_EXAMPLES = {
+    "portone": {
+        "summary": "PortOne: what the SDK answered (or the redirect's query parameters)",
+        "value": {
+            "transactionType": "IDENTITY_VERIFICATION",
+            "identityVerificationId": "identity-verification-0b5e8c1e-3b7c-4a55-9d0c-3f1a1f7f2a10",
+            "identityVerificationTxId": "01936b4e-8a0c-7d1e-b2f3-9c4d5e6f7a8b",
+        },
+    },
+    "barocert_kakao": {
+        "summary": "barocert (Kakao): nothing, once the person confirmed in KakaoTalk",
+        "value": {},
+    },
+    "sandbox": {"summary": "Sandbox persona", "value": SANDBOX_COMPLETION_EXAMPLE},
 }
 
 
@@ -64,12 +81,25 @@ def _admin_view(view: CitizenView) -> CitizenAdminView:
     status_code=201,
     tags=["verification"],
     summary="Start a real-name verification",
-    responses=problem_responses(400, 413, 422),
+    description=(
+        "Opens a verification attempt with the provider (for `barocert_kakao`, sends the "
+        "person a request to confirm in KakaoTalk) and answers what the front end does next. "
+        "A provider that refuses the person answers 422 `verification-rejected`, one that "
+        "cannot be reached 503 `provider-unavailable`."
+    ),
+    responses=problem_responses(400, 413, 422, 502, 503),
 )
 async def start_verification(
     body: VerificationCreate, session: SessionDep, ctx: CtxDep
 ) -> VerificationPublic:
-    attempt, next_step = await verification.start_verification(session, ctx, body.provider)
+    person = body.person
+    request = StartRequest(
+        channel=body.channel,
+        person=PersonHint(SecretStr(person.name), SecretStr(person.phone), person.birthdate)
+        if person is not None
+        else None,
+    )
+    attempt, next_step = await verification.start_verification(session, ctx, body.provider, request)
     return VerificationPublic(
         verification_id=attempt.id,
         provider=attempt.provider,
@@ -83,11 +113,15 @@ async def start_verification(
     tags=["verification"],
     summary="Complete a verification with the provider's callback payload",
     description=(
-        "Finds or creates the one account of the verified person (deduplicated by a keyed hash "
-        "of the CI, across providers) and signs them in. Each verification completes once: a "
-        "replay answers 409, an expired one 410, a refused payload 422 and burns the attempt."
+        "Checks the provider's answer, finds or creates the one account of the verified person "
+        "(deduplicated by a keyed hash of the CI, across providers) and signs them in. Each "
+        "verification completes once: a replay answers 409 `verification-already-used` (a "
+        "provider verification already used by another attempt 409 `verification-replayed`), "
+        "an expired one 410, a refused or tampered answer 422 and burns the attempt. 409 "
+        "`verification-pending` (the person has not finished with the provider yet) and 503 "
+        "`provider-unavailable` do not: post the same completion again."
     ),
-    responses=problem_responses(400, 403, 404, 409, 410, 413, 422),
+    responses=problem_responses(400, 403, 404, 409, 410, 413, 422, 502, 503),
 )
 async def complete_verification(
     verification_id: uuid.UUID,
@@ -96,11 +130,7 @@ async def complete_verification(
     keys: KeysDep,
     payload: Annotated[
         dict[str, Any],
-        Body(
-            openapi_examples={
-                "sandbox": {"summary": "Sandbox persona", "value": SANDBOX_COMPLETION_EXAMPLE}
-            }
-        ),
+        Body(openapi_examples=COMPLETION_EXAMPLES),
     ],
 ) -> VerificationCompleted:
     result = await verification.complete_verification(session, ctx, keys, verification_id, payload)

@@ -7,11 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity_svc.config import IdentitySettings, get_settings
 from identity_svc.keys import KeyRing
-from identity_svc.providers import IdentityProvider, ProviderRegistry, SandboxProvider
+from identity_svc.providers import (
+    BarocertKakaoProvider,
+    IdentityProvider,
+    PortOneProvider,
+    ProviderRegistry,
+    SandboxProvider,
+)
 from services.bootstrap import ServiceContext
 from services.clock import Clock, SystemClock
 
@@ -45,25 +52,66 @@ class IdentityContext(ServiceContext[IdentitySettings]):
         return KeyRing(sessions, self.kek, grace=self.retired_key_grace, clock=self.clock)
 
 
-def build_providers(settings: IdentitySettings) -> ProviderRegistry:
-    """The providers this deployment offers (the sandbox ones never in production)."""
+def build_providers(
+    settings: IdentitySettings,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ProviderRegistry:
+    """The providers this deployment offers: each real one whose settings are complete, the
+    sandbox ones never in production. The real ones share one HTTP client (over ``transport``
+    if given: tests simulate the providers with ``httpx.MockTransport``)."""
+    clock = clock or SystemClock()
     providers: list[IdentityProvider] = []
     if settings.sandbox_active:
         providers += [SandboxProvider("sandbox"), SandboxProvider("sandbox_pass")]
-    return ProviderRegistry(providers)
+    if not (settings.portone_active or settings.barocert_active):
+        return ProviderRegistry(providers)
+    client = httpx.AsyncClient(transport=transport, timeout=settings.provider_timeout_seconds)
+    if settings.portone_active and settings.portone_api_secret is not None:
+        providers.append(
+            PortOneProvider(
+                client=client,
+                api_url=settings.portone_api_url,
+                api_secret=settings.portone_api_secret,
+                store_id=str(settings.portone_store_id),
+                channel_key=str(settings.portone_channel_key),
+            )
+        )
+    if settings.barocert_active and settings.barocert_secret_key is not None:
+        providers.append(
+            BarocertKakaoProvider(
+                client=client,
+                api_url=settings.barocert_api_url,
+                auth_url=settings.barocert_auth_url,
+                link_id=str(settings.barocert_link_id),
+                secret_key=settings.barocert_secret_key,
+                client_code=str(settings.barocert_client_code),
+                request_title=settings.barocert_request_title,
+                expire_in=settings.verification_ttl_seconds,
+                app_return_url=settings.barocert_app_return_url,
+                clock=clock.now,
+            )
+        )
+    return ProviderRegistry(providers, client)
 
 
 def bootstrap(
-    settings: IdentitySettings | None = None, *, clock: Clock | None = None
+    settings: IdentitySettings | None = None,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> IdentityContext:
     """Build identity-svc's context from ``settings`` (default: the environment's) and ``clock``
-    (default: the system's)."""
+    (default: the system's); the identity providers' HTTP calls go over ``transport`` (default:
+    the network)."""
     settings = settings or get_settings()
+    clock = clock or SystemClock()
     access_ttl = timedelta(seconds=settings.access_token_ttl_seconds)
     return IdentityContext(
         settings=settings,
-        clock=clock or SystemClock(),
-        providers=build_providers(settings),
+        clock=clock,
+        providers=build_providers(settings, clock=clock, transport=transport),
         ci_pepper=settings.ci_pepper.get_secret_value(),
         di_pepper=settings.di_pepper.get_secret_value(),
         kek=settings.kek,

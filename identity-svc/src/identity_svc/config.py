@@ -46,6 +46,59 @@ class IdentitySettings(ServiceSettings):
     sandbox_enabled: bool | None = None
     #: Honour ``roles`` in sandbox personas (dev/test only).
     sandbox_roles: bool = False
+    #: How long a call to an identity provider may take.
+    provider_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # PortOne V2 identity verification: offered when the secret, store and channel are all set.
+    portone_api_secret: SecretStr | None = None
+    portone_store_id: str | None = None
+    portone_channel_key: str | None = None
+    portone_api_url: str = "https://api.portone.io"
+    # barocert Kakao identity verification: offered when the link id, secret key and client
+    # code are all set. The static-IP hosts (static-barocert / static-auth.linkhub.co.kr) are
+    # for deployments whose egress is allow-listed.
+    barocert_link_id: str | None = None
+    #: Base64 of the 32-byte SecretKey Linkhub issued (signs requests, encrypts personal fields).
+    barocert_secret_key: SecretStr | None = None
+    #: The 12-digit 이용기관코드.
+    barocert_client_code: str | None = Field(default=None, pattern=r"^\d{12}$")
+    barocert_api_url: str = "https://barocert.linkhub.co.kr"
+    barocert_auth_url: str = "https://auth.linkhub.co.kr"
+    #: Where KakaoTalk hands a mobile app back after an app-to-app confirmation (its deep
+    #: link); the app channel is offered only when it is set.
+    barocert_app_return_url: str | None = None
+    #: The title of the request the person sees in KakaoTalk.
+    barocert_request_title: str = Field(
+        default="서울시 시민참여 본인인증", min_length=1, max_length=40
+    )
+
+    @property
+    def portone_active(self) -> bool:
+        """Whether PortOne is configured (and so offered)."""
+        return self._configured(
+            "IDENTITY_PORTONE_",
+            api_secret=self.portone_api_secret,
+            store_id=self.portone_store_id,
+            channel_key=self.portone_channel_key,
+        )
+
+    @property
+    def barocert_active(self) -> bool:
+        """Whether barocert is configured (and so offered)."""
+        return self._configured(
+            "IDENTITY_BAROCERT_",
+            link_id=self.barocert_link_id,
+            secret_key=self.barocert_secret_key,
+            client_code=self.barocert_client_code,
+        )
+
+    @staticmethod
+    def _configured(prefix: str, **values: object) -> bool:
+        """All of ``values`` set (True), none (False); some but not all is a configuration error."""
+        missing = [name for name, value in values.items() if not value]
+        if missing and len(missing) < len(values):
+            names = ", ".join(prefix + name.upper() for name in missing)
+            raise ValueError(f"{names} must be set too (or none of {prefix}*)")
+        return not missing
 
     @property
     def sandbox_active(self) -> bool:
@@ -104,7 +157,27 @@ class IdentitySettings(ServiceSettings):
             setting="IDENTITY_INTERNAL_KEYS",
             production=self.environment == "production",
         )
+        self._providers_are_sound()
         return self
+
+    def _providers_are_sound(self) -> None:
+        urls = {"IDENTITY_PORTONE_API_URL": self.portone_api_url} if self.portone_active else {}
+        if self.barocert_active and self.barocert_secret_key is not None:
+            try:
+                key = base64.b64decode(self.barocert_secret_key.get_secret_value(), validate=True)
+            except ValueError:
+                key = b""
+            if len(key) != 32:
+                raise ValueError("IDENTITY_BAROCERT_SECRET_KEY must be base64 of 32 bytes")
+            urls |= {
+                "IDENTITY_BAROCERT_API_URL": self.barocert_api_url,
+                "IDENTITY_BAROCERT_AUTH_URL": self.barocert_auth_url,
+            }
+        if self.environment == "production":
+            # Secrets and personal data travel on these: never in the clear.
+            for env, url in urls.items():
+                if not url.startswith("https://"):
+                    raise ValueError(f"{env} must be an https:// URL in production")
 
 
 @lru_cache

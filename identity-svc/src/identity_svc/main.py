@@ -32,6 +32,7 @@ def create_app(ctx: IdentityContext | IdentitySettings | None = None) -> FastAPI
         await keys.load()
         app.state.keys = keys
         yield
+        await ctx.providers.aclose()
 
     def key_source(app: FastAPI) -> KeySource:
         return _LazyKeys(app)

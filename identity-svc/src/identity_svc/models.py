@@ -4,10 +4,11 @@ mobile number is stored only encrypted (``citizen_contacts``)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -30,6 +31,7 @@ __all__ = [
     "CitizenProvider",
     "InboxMessage",
     "OutboxMessage",
+    "ProviderTransaction",
     "RefreshToken",
     "RoleGrant",
     "SigningKey",
@@ -38,20 +40,31 @@ __all__ = [
 
 
 class Citizen(Base):
-    """One real person. ``ci_hmac`` (keyed hash of the CI) is what makes them one account."""
+    """One real person. ``ci_hmac`` (keyed hash of the CI) is what makes them one account.
+
+    What eligibility rules need is kept, and no more (docs/identity.md): the first day of the
+    birth month (not the birth date), the foreigner flag (NULL when no provider said) and the
+    residency category (NULL when no provider vouched for one; never an address)."""
 
     __tablename__ = "citizens"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     ci_hmac: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     age_band: Mapped[str] = mapped_column(String(16))
-    is_foreigner: Mapped[bool]
+    is_foreigner: Mapped[bool | None]
+    #: NULL for citizens verified before it was kept (their age claim comes from the band).
+    birth_month: Mapped[date | None] = mapped_column(Date)
+    residency: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
     suspended_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint("residency IN ('resident', 'worker', 'student')", name="residency"),
+        CheckConstraint("EXTRACT(DAY FROM birth_month) = 1", name="birth_month"),
+    )
 
 
 class CitizenProvider(Base):
@@ -98,10 +111,28 @@ class Verification(Base):
     citizen_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("citizens.id", ondelete="SET NULL")
     )
+    #: The provider's reference of the attempt (PortOne's identityVerificationId, barocert's
+    #: receiptID), set when it was started.
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'completed', 'failed')", name="status"),
     )
+
+
+class ProviderTransaction(Base):
+    """A provider's verification that already signed someone in: the same one presented again
+    (a replayed callback, a provider answering twice) is refused."""
+
+    __tablename__ = "provider_transactions"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: SHA-256 of the provider's transaction number.
+    tx_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    verification_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("verifications.id", ondelete="CASCADE")
+    )
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class RoleGrant(Base):

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ColumnElement, delete, literal_column, select, update
+from sqlalchemy import Boolean, ColumnElement, delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity_svc.models import Citizen, CitizenProvider, RefreshToken, RoleGrant, Verification
+from identity_svc.claims import EligibilityFacts
+from identity_svc.models import (
+    Citizen,
+    CitizenProvider,
+    ProviderTransaction,
+    RefreshToken,
+    RoleGrant,
+    Verification,
+)
 from services.problems import ProblemError
 
 # --- citizens -------------------------------------------------------------------------------
@@ -33,16 +41,22 @@ async def upsert_citizen(
     *,
     ci_hmac: bytes,
     age_band: str,
-    is_foreigner: bool,
+    birth_month: date,
+    is_foreigner: bool | None,
+    residency: str | None,
     now: datetime,
 ) -> tuple[uuid.UUID, bool, str]:
     """One row per CI, also under concurrent completions: INSERT .. ON CONFLICT DO UPDATE.
-    Returns the citizen's id, whether the row is new, and its status."""
+    Returns the citizen's id, whether the row is new, and its status. A provider that does not
+    say whether the person is a foreigner, or vouches for no residency, leaves what an earlier
+    one said."""
     values = insert(Citizen).values(
         id=uuid.uuid4(),
         ci_hmac=ci_hmac,
         age_band=age_band,
+        birth_month=birth_month,
         is_foreigner=is_foreigner,
+        residency=residency,
         verified_at=now,
     )
     upsert = values.on_conflict_do_update(
@@ -50,6 +64,9 @@ async def upsert_citizen(
         set_={
             "verified_at": values.excluded.verified_at,
             "age_band": values.excluded.age_band,
+            "birth_month": values.excluded.birth_month,
+            "is_foreigner": func.coalesce(values.excluded.is_foreigner, Citizen.is_foreigner),
+            "residency": func.coalesce(values.excluded.residency, Citizen.residency),
         },
     )
     # xmax = 0 tells a freshly inserted row from one the conflict clause updated.
@@ -61,6 +78,29 @@ async def upsert_citizen(
         )
     ).one()
     return row.id, bool(row.created), row.status
+
+
+async def eligibility_facts(session: AsyncSession, citizen_id: uuid.UUID) -> EligibilityFacts:
+    """What the citizen's row says about eligibility, read fresh (the row may have just been
+    upserted by a statement the session's identity map does not know of)."""
+    row = (
+        await session.execute(
+            select(
+                Citizen.birth_month,
+                Citizen.age_band,
+                Citizen.verified_at,
+                Citizen.is_foreigner,
+                Citizen.residency,
+            ).where(Citizen.id == citizen_id)
+        )
+    ).one()
+    return EligibilityFacts(
+        birth_month=row.birth_month,
+        age_band=row.age_band,
+        verified_at=row.verified_at,
+        is_foreigner=row.is_foreigner,
+        residency=row.residency,
+    )
 
 
 async def record_provider(
@@ -186,6 +226,22 @@ async def claim_pending_verification(
         .returning(Verification)
     )
     return claimed
+
+
+async def use_provider_transaction(
+    session: AsyncSession, provider: str, tx_hash: bytes, verification_id: uuid.UUID
+) -> bool:
+    """Note that the provider's transaction signed in through ``verification_id``; False if it
+    already did (concurrent uses: the unique key makes one of them wait and lose)."""
+    used = await session.scalar(
+        insert(ProviderTransaction)
+        .values(provider=provider, tx_hash=tx_hash, verification_id=verification_id)
+        .on_conflict_do_nothing(
+            index_elements=[ProviderTransaction.provider, ProviderTransaction.tx_hash]
+        )
+        .returning(ProviderTransaction.verification_id)
+    )
+    return used is not None
 
 
 # --- refresh tokens -------------------------------------------------------------------------

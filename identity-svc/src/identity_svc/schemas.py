@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,12 +13,49 @@ RoleName = Literal[
 ]
 
 
+class PersonInput(BaseModel):
+    """What the person types for a provider that looks them up before they confirm in its app
+    (``barocert_kakao``). Sent to the provider encrypted and never stored; refused by providers
+    that ask the person themselves."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=80)
+    phone: str = Field(pattern=r"^01[016789]-?\d{3,4}-?\d{4}$", description="Korean mobile number")
+    birthdate: date
+
+
 class VerificationCreate(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"provider": "sandbox"}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"provider": "portone", "channel": "web"},
+                {
+                    "provider": "barocert_kakao",
+                    "channel": "app",
+                    "person": {
+                        "name": "홍길동",
+                        "phone": "010-1234-5678",
+                        "birthdate": "1990-05-17",
+                    },
+                },
+                {"provider": "sandbox"},
+            ]
+        },
     )
 
-    provider: str = Field(min_length=1, max_length=32, description="Provider name, e.g. `sandbox`")
+    provider: str = Field(
+        min_length=1,
+        max_length=32,
+        description="Provider name: `portone`, `barocert_kakao`, `sandbox` (where offered)",
+    )
+    channel: Literal["web", "app"] = Field(
+        default="web", description="The front end: a web page (popup or redirect) or a mobile app"
+    )
+    person: PersonInput | None = Field(
+        default=None, description="Only for providers that need it (`barocert_kakao`)"
+    )
 
 
 class VerificationPublic(BaseModel):
@@ -45,7 +82,11 @@ class VerificationPublic(BaseModel):
     provider: str
     expires_at: datetime
     next: dict[str, Any] = Field(
-        description="Provider-specific next step (form fields or redirect)"
+        description=(
+            "Provider-specific next step (docs/identity.md): `portone` (call the PortOne SDK "
+            "with `parameters`), `app_push` / `app_to_app` (confirm in KakaoTalk), "
+            "`sandbox_form`; always with the `complete_url` to post the result to"
+        )
     )
 
 
@@ -124,7 +165,7 @@ class CitizenPublic(BaseModel):
     roles: list[str]
     department: str | None
     age_band: str
-    is_foreigner: bool
+    is_foreigner: bool | None = Field(description="null when no provider said")
     status: Literal["active", "suspended"]
     verified_at: datetime
     providers: list[str]

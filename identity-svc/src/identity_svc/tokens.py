@@ -6,9 +6,10 @@ import base64
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -23,6 +24,8 @@ class AccessTokenClaims:
     roles: list[str]
     department: str | None
     session_id: uuid.UUID
+    #: ``age``, ``foreigner``, ``residency`` (service.claims; services.eligibility reads them).
+    eligibility: Mapping[str, Any] = field(default_factory=dict)
 
 
 def issue_access_token(
@@ -35,7 +38,8 @@ def issue_access_token(
     now: datetime,
 ) -> str:
     """Sign an access token issued ``now`` with the active key (``kid`` in the header)."""
-    payload = {
+    payload: dict[str, Any] = {
+        **claims.eligibility,
         "iss": issuer,
         "aud": audience,
         "sub": str(claims.citizen_id),

@@ -17,7 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from identity_svc.providers.base import ProviderError, VerificationContext, VerifiedIdentity
+from identity_svc.providers.base import (
+    ProviderError,
+    StartRequest,
+    StartResult,
+    VerificationContext,
+    VerifiedIdentity,
+    no_person,
+)
+from services.auth import Residency
 
 _PHONE = re.compile(r"^01[016789]-?\d{3,4}-?\d{4}$")
 ALLOWED_ROLES = ("department", "mayor_office", "committee", "admin", "moderator", "forum_staff")
@@ -33,6 +41,9 @@ class SandboxPersona(BaseModel):
     phone: str
     ci_seed: str = Field(min_length=1, max_length=200)
     foreigner: bool = False
+    #: What a provider vouching for residence, work or study in the city would say (none of
+    #: the real ones does yet).
+    residency: Residency | None = None
     roles: list[str] = Field(default_factory=list, max_length=4)
     department: str | None = Field(default=None, max_length=100)
 
@@ -83,19 +94,23 @@ class SandboxProvider:
     def __init__(self, name: str = "sandbox") -> None:
         self.name = name
 
-    def start(self, context: VerificationContext) -> dict[str, Any]:
+    async def start(self, context: VerificationContext, request: StartRequest) -> StartResult:
         """The persona form the front end shows."""
-        return {
-            "type": "sandbox_form",
-            "complete_url": f"/v1/identity/verifications/{context.verification_id}/complete",
-            "fields": {
-                "persona.name": "string",
-                "persona.birthdate": "YYYY-MM-DD",
-                "persona.phone": "010-0000-0000",
-                "persona.ci_seed": "any string: the same seed is the same person",
-                "persona.foreigner": "boolean (optional)",
-            },
-        }
+        no_person(request, self.name)
+        return StartResult(
+            next={
+                "type": "sandbox_form",
+                "complete_url": f"/v1/identity/verifications/{context.verification_id}/complete",
+                "fields": {
+                    "persona.name": "string",
+                    "persona.birthdate": "YYYY-MM-DD",
+                    "persona.phone": "010-0000-0000",
+                    "persona.ci_seed": "any string: the same seed is the same person",
+                    "persona.foreigner": "boolean (optional)",
+                    "persona.residency": "resident | worker | student (optional)",
+                },
+            }
+        )
 
     async def complete(
         self, context: VerificationContext, payload: Mapping[str, Any]
@@ -114,6 +129,8 @@ class SandboxProvider:
             birthdate=persona.birthdate,
             is_foreigner=persona.foreigner,
             phone=SecretStr(persona.phone),
+            name=SecretStr(persona.name),
+            residency=persona.residency,
             requested_roles=tuple(persona.roles),
             requested_department=persona.department,
         )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity_svc import keys as signing_keys
 from identity_svc import repository
 from identity_svc.bootstrap import IdentityContext
+from identity_svc.claims import korean_date
 from identity_svc.keys import KeyRing
 from identity_svc.models import Citizen, RefreshToken
 from identity_svc.tokens import (
@@ -42,8 +43,9 @@ async def issue_tokens(
     family_id: uuid.UUID,
 ) -> TokenPair:
     """A refresh token of the sign-in ``family_id`` and an access token carrying the citizen's
-    current roles, signed with the active key."""
+    current roles and eligibility claims, signed with the active key."""
     grants = await repository.grants(session, citizen_id)
+    facts = await repository.eligibility_facts(session, citizen_id)
     now = ctx.clock.now()
     token, token_hash = new_refresh_token()
     session.add(
@@ -63,6 +65,7 @@ async def issue_tokens(
             role_list(g.role for g in grants),
             repository.department_of(grants),
             family_id,
+            eligibility=facts.claims(korean_date(now)),
         ),
         issuer=ctx.settings.jwt_issuer,
         audience=ctx.settings.jwt_audience,

@@ -10,16 +10,21 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity_svc import repository
 from identity_svc.bootstrap import IdentityContext
+from identity_svc.claims import age_band, birth_month, korean_date
 from identity_svc.keys import KeyRing
 from identity_svc.models import Verification
-from identity_svc.providers import ProviderError, VerificationContext, VerifiedIdentity
+from identity_svc.providers import (
+    ProviderError,
+    StartRequest,
+    VerificationContext,
+    VerifiedIdentity,
+)
 from identity_svc.service import contacts
 from identity_svc.service.citizens import replace_roles
 from identity_svc.service.sessions import TokenPair, issue_tokens
@@ -42,27 +47,24 @@ def keyed_hash(pepper: str, value: str) -> bytes:
     return hmac.new(pepper.encode(), value.encode(), hashlib.sha256).digest()
 
 
-def age_band(birthdate: date, today: date) -> str:
-    """The age band kept instead of the birthdate."""
-    age = (
-        today.year - birthdate.year - ((today.month, today.day) < (birthdate.month, birthdate.day))
+def _context(verification: Verification) -> VerificationContext:
+    return VerificationContext(
+        verification.id,
+        verification.nonce,
+        verification.created_at,
+        provider_ref=verification.provider_ref,
     )
-    if age < 14:
-        return "under_14"
-    if age < 18:
-        return "14_17"
-    if age < 30:
-        return "18_29"
-    if age >= 70:
-        return "70_plus"
-    decade = age // 10 * 10
-    return f"{decade}_{decade + 9}"
 
 
 async def start_verification(
-    session: AsyncSession, ctx: IdentityContext, provider_name: str
+    session: AsyncSession,
+    ctx: IdentityContext,
+    provider_name: str,
+    request: StartRequest | None = None,
 ) -> tuple[Verification, dict[str, Any]]:
-    """Open a verification attempt with ``provider_name``; returns it and the provider's next step."""
+    """Open a verification attempt with ``provider_name`` (asking the provider to open its side
+    where it has one); returns it and what the front end does next."""
+    request = request or StartRequest()
     provider = ctx.providers.get(provider_name)
     now = ctx.clock.now()
     verification = Verification(
@@ -75,8 +77,11 @@ async def start_verification(
     )
     session.add(verification)
     await session.flush()
-    next_step = provider.start(VerificationContext(verification.id, verification.nonce, now))
-    return verification, next_step
+    context = VerificationContext(verification.id, verification.nonce, now, request.channel)
+    # A refusal here rolls the attempt back with the request: nothing is kept of it.
+    started = await provider.start(context, request)
+    verification.provider_ref = started.provider_ref
+    return verification, started.next
 
 
 async def _claim_verification(
@@ -110,14 +115,17 @@ async def complete_verification(
     (tokens signed with the active key of ``keys``)."""
     verification = await _claim_verification(session, ctx, verification_id)
     provider = ctx.providers.get(verification.provider)
-    context = VerificationContext(verification.id, verification.nonce, verification.created_at)
     try:
-        identity = await provider.complete(context, payload)
+        identity = await provider.complete(_context(verification), payload)
     except ProviderError as exc:
-        # A refused payload burns the attempt: it cannot be retried with other data.
-        verification.status = "failed"
-        exc.commit = True
+        if exc.burn:
+            # A refused payload burns the attempt: it cannot be retried with other data.
+            verification.status = "failed"
+            exc.commit = True
+        # Otherwise (not confirmed yet, provider unreachable) the request's rollback undoes the
+        # claim, and the same completion can be posted again.
         raise
+    await _use_transaction(session, verification, identity)
     citizen_id, created, status = await _record_identity(session, ctx, identity)
     verification.citizen_id = citizen_id
     if status == "suspended":
@@ -143,13 +151,35 @@ async def complete_verification(
             citizen_id=citizen_id,
             provider=identity.provider,
             first_verification=created,
-            age_band=age_band(identity.birthdate, now.date()),
-            is_foreigner=identity.is_foreigner,
+            age_band=age_band(identity.birthdate, korean_date(now)),
+            # The event's flag says "verified as a foreign national" (unknown is not).
+            is_foreigner=identity.is_foreigner is True,
             verified_at=now,
         ),
     )
     tokens = await issue_tokens(session, ctx, keys, citizen_id, family_id=uuid.uuid4())
     return Completion(citizen_id=citizen_id, created=created, tokens=tokens)
+
+
+async def _use_transaction(
+    session: AsyncSession, verification: Verification, identity: VerifiedIdentity
+) -> None:
+    """Refuse a provider transaction that already signed someone in (a replayed callback, a
+    provider answering for an old verification): 409, the attempt burnt, nobody signed in."""
+    if identity.tx_ref is None:
+        return
+    tx_hash = hashlib.sha256(f"{identity.provider}\x00{identity.tx_ref}".encode()).digest()
+    if not await repository.use_provider_transaction(
+        session, identity.provider, tx_hash, verification.id
+    ):
+        verification.status = "failed"
+        raise ProblemError(
+            409,
+            "verification-replayed",
+            "Provider verification already used",
+            "This verification by the provider already signed someone in; start a new one.",
+            commit=True,
+        )
 
 
 async def _record_identity(
@@ -162,8 +192,10 @@ async def _record_identity(
     citizen_id, created, status = await repository.upsert_citizen(
         session,
         ci_hmac=keyed_hash(ctx.ci_pepper, identity.ci.get_secret_value()),
-        age_band=age_band(identity.birthdate, now.date()),
+        age_band=age_band(identity.birthdate, korean_date(now)),
+        birth_month=birth_month(identity.birthdate),
         is_foreigner=identity.is_foreigner,
+        residency=identity.residency,
         now=now,
     )
     di_hmac = (
