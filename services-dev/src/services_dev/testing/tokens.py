@@ -4,6 +4,7 @@ tokens shaped exactly like identity-svc's, and the key source to give the app un
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,13 +45,16 @@ class TestTokens:
         roles: list[str] | None = None,
         department: str | None = None,
         ttl: timedelta = timedelta(minutes=15),
+        claims: Mapping[str, Any] | None = None,
     ) -> str:
-        """A token for ``citizen_id`` (a new one when omitted) with ``roles`` (citizen by default)."""
+        """A token for ``citizen_id`` (a new one when omitted) with ``roles`` (citizen by default)
+        and extra ``claims`` (e.g. the eligibility claims ``age``, ``foreigner``, ``residency``)."""
         now = datetime.now(UTC)
         citizen_id = citizen_id or uuid.uuid4()
         if self.identity is not None:
             self.identity.register(citizen_id, roles or ["citizen"], department)
-        claims: dict[str, Any] = {
+        payload: dict[str, Any] = {
+            **(claims or {}),
             "iss": self.issuer,
             "aud": self.audience,
             "sub": str(citizen_id),
@@ -62,8 +66,8 @@ class TestTokens:
             "sid": str(uuid.uuid4()),
         }
         if department:
-            claims["dept"] = department
-        return jwt.encode(claims, self._private, algorithm="ES256", headers={"kid": self.kid})
+            payload["dept"] = department
+        return jwt.encode(payload, self._private, algorithm="ES256", headers={"kid": self.kid})
 
     def headers(self, citizen_id: uuid.UUID | None = None, **kwargs: Any) -> dict[str, str]:
         """``Authorization`` header with a fresh token."""
