@@ -16,6 +16,7 @@ from proposal_svc.deps import (
     CurrentCitizen,
     CurrentCommittee,
     CurrentForumStaff,
+    EligibleProposer,
     SessionDep,
 )
 from proposal_svc.models import Forum, Proposal
@@ -127,11 +128,15 @@ def _forum(f: Forum) -> ForumPublic:
     "",
     status_code=201,
     summary="Submit a proposal (verified citizens)",
-    description="Text is NFC-normalised. The answer lists similar existing proposals found on Korean text.",
+    description=(
+        "Text is NFC-normalised. The answer lists similar existing proposals found on Korean "
+        "text. A citizen the platform's eligibility rules do not let propose answers 403 "
+        "`ineligible-age`, `ineligible-foreigner` or `ineligible-residency` (docs/identity.md)."
+    ),
     responses=problem_responses(400, 401, 403, 413, 422),
 )
 async def create_proposal(
-    body: ProposalCreate, citizen: CurrentCitizen, session: SessionDep, ctx: CtxDep
+    body: ProposalCreate, citizen: EligibleProposer, session: SessionDep, ctx: CtxDep
 ) -> ProposalPublic:
     return _public(await service.proposals.submit(session, ctx, citizen, body), ctx)
 

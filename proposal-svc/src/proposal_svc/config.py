@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.config import ServiceSettings, service_config
+from services.eligibility import EligibilitySettings
 
 ObligationKind = Literal["department_answer", "forum", "mayor_answer", "budget_review"]
 
@@ -48,8 +49,9 @@ DEFAULT_CATEGORIES = [
 ]
 
 
-class ProposalSettings(ServiceSettings):
-    """Configuration of proposal-svc."""
+class ProposalSettings(ServiceSettings, EligibilitySettings):
+    """Configuration of proposal-svc (and the platform's eligibility rules,
+    ``PLATFORM_ELIGIBILITY``)."""
 
     model_config = service_config("PROPOSAL_")
 

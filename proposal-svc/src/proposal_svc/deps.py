@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from proposal_svc.bootstrap import ProposalContext
 from services.auth import Principal, require_roles
 from services.db import SessionDep
+from services.eligibility import require_eligible
 
 __all__ = [
     "CtxDep",
@@ -18,6 +19,7 @@ __all__ = [
     "CurrentCitizen",
     "CurrentCommittee",
     "CurrentForumStaff",
+    "EligibleProposer",
     "SessionDep",
     "get_ctx",
 ]
@@ -33,6 +35,10 @@ CtxDep = Annotated[ProposalContext, Depends(get_ctx)]
 
 #: A verified citizen (submits, withdraws).
 CurrentCitizen = Annotated[Principal, Depends(require_roles("citizen"))]
+#: A citizen the platform's eligibility rules let propose (403 ``ineligible-*`` otherwise).
+EligibleProposer = Annotated[
+    Principal, Depends(require_eligible("propose", require_roles("citizen")))
+]
 #: A moderator (hides).
 CurrentAdmin = Annotated[Principal, Depends(require_roles("admin"))]
 #: A department or the mayor's office (answers; which kind of answer needs which role is the

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 from services.canonical import TargetType
 from services.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_responses
 from vote_svc import hot_path
-from vote_svc.deps import BallotBoxDep, CurrentCitizen, SessionDep
+from vote_svc.deps import BallotBoxDep, CurrentCitizen, EligibleVoter, SessionDep
 from vote_svc.schemas import (
     AgreementCreate,
     AgreementPublic,
@@ -85,7 +85,9 @@ def _receipt(vote: CastVote) -> Receipt:
         "answers 409 `already-voted` with the first `vote_id` and its receipt. An unknown "
         "proposal answers 404 `proposal-not-found`, one that does not accept agreements 409 "
         "`proposal-closed` (the `target_status` member says whether it was closed, withdrawn, hidden, "
-        "...), a suspended citizen 403 `citizen-suspended`."
+        "...), a suspended citizen 403 `citizen-suspended`, one the platform's eligibility rules "
+        "do not let vote 403 `ineligible-age`, `ineligible-foreigner` or `ineligible-residency` "
+        "(docs/identity.md)."
     ),
     responses=_with_example(
         problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
@@ -93,7 +95,7 @@ def _receipt(vote: CastVote) -> Receipt:
         _already_voted_example("proposal"),
     ),
 )
-async def agree(body: AgreementCreate, citizen: CurrentCitizen, box: BallotBoxDep) -> Response:
+async def agree(body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep) -> Response:
     # The hot path: no session, and the 201 is written directly rather than through the
     # response model (which still documents it).
     vote = await hot_path.cast_agreement(box, citizen.citizen_id, proposal_id=body.proposal_id)
@@ -121,7 +123,9 @@ async def agree(body: AgreementCreate, citizen: CurrentCitizen, box: BallotBoxDe
         "forum is open (from `opens_at` until `closes_at`). A second ballot answers 409 "
         "`already-voted` with the first one; a choice that is not an option 422 "
         "`invalid-choice`; a forum not open yet 409 `forum-not-open`, a closed one 409 "
-        "`forum-closed`; an unknown forum 404 `forum-not-found`."
+        "`forum-closed`; an unknown forum 404 `forum-not-found`; a citizen the platform's "
+        "eligibility rules do not let vote 403 `ineligible-age`, `ineligible-foreigner` or "
+        "`ineligible-residency` (docs/identity.md)."
     ),
     responses=_with_example(
         problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
@@ -132,7 +136,7 @@ async def agree(body: AgreementCreate, citizen: CurrentCitizen, box: BallotBoxDe
 async def vote_in_forum(
     forum_id: uuid.UUID,
     body: BallotCreate,
-    citizen: CurrentCitizen,
+    citizen: EligibleVoter,
     box: BallotBoxDep,
     response: Response,
 ) -> BallotPublic:

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, model_validator
 
 from services.config import ServiceSettings, service_config
+from services.eligibility import EligibilitySettings
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
 
 #: Development-only voter-tag key. Production refuses to start with it.
@@ -19,8 +20,8 @@ def _dev_internal_keys() -> dict[str, SecretStr]:
     return {"notify-svc": SecretStr(DEV_NOTIFY_SERVICE_KEY)}
 
 
-class VoteSettings(ServiceSettings):
-    """Configuration of vote-svc."""
+class VoteSettings(ServiceSettings, EligibilitySettings):
+    """Configuration of vote-svc (and the platform's eligibility rules, ``PLATFORM_ELIGIBILITY``)."""
 
     model_config = service_config("VOTE_")
 
