@@ -55,7 +55,7 @@ async def test_tokens_carry_the_eligibility_claims(
     client: httpx.AsyncClient, identity_settings: IdentitySettings
 ) -> None:
     today = korean_date(datetime.now(UTC))
-    thirteen = today.replace(year=today.year - 13)
+    thirteen = date(today.year - 13, today.month, min(today.day, 28))
     minor = await verify(client, "claims-minor", birthdate=thirteen.isoformat())
     assert claims_of(minor["access_token"])["age"] in (12, 13)
     adult = await verify(client, "claims-adult", foreigner=True, residency="worker")

@@ -18,7 +18,13 @@ class PersonInput(BaseModel):
     (``barocert_kakao``). Sent to the provider encrypted and never stored; refused by providers
     that ask the person themselves."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"name": "홍길동", "phone": "010-1234-5678", "birthdate": "1990-05-17"}]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=80)
     phone: str = Field(pattern=r"^01[016789]-?\d{3,4}-?\d{4}$", description="Korean mobile number")
