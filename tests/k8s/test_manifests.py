@@ -2144,7 +2144,8 @@ def _option(argv: list[str], option: str) -> str | None:
 
 def _workspace_services() -> set[str]:
     members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
-    return {member for member in members["members"] if member != "services"}
+    # The shared library and the development-only tooling are no services (no image of their own).
+    return {member for member in members["members"] if member not in ("services", "services-dev")}
 
 
 def test_every_service_of_the_workspace_builds_from_the_one_dockerfile() -> None:
