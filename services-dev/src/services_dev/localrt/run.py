@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -26,256 +24,49 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Final
 
 import psutil  # type: ignore[import-untyped]
 
+from services_dev.localrt.config import (
+    HOST,
+    SERVICES,
+    LauncherError,
+    LocalConfig,
+    ServiceSpec,
+    build_env,
+)
 from services_dev.localrt.nats import EmbeddedNats, NatsError
 from services_dev.localrt.postgres import EmbeddedPostgres, PostgresError
 from services_dev.localrt.processes import (
     become_subreaper,
     parent_death_preexec,
     port_is_free,
-    process_identity,
     stop_popen,
     terminate_descendants,
     terminate_processes,
 )
+from services_dev.localrt.runtime_file import RuntimeFile, now
 
 __all__ = [
     "SERVICES",
     "Launcher",
+    "LauncherError",
     "LocalConfig",
     "ServiceSpec",
     "build_env",
     "main",
 ]
 
-HOST: Final = "127.0.0.1"
-RUNTIME_FORMAT_VERSION: Final = 1
 # Marks every process started under a launcher, so that orphans of a launcher that was killed
 # with SIGKILL can be recognised on the next start. Deliberately not written to runtime.env.
 LAUNCHER_MARKER: Final = "PLATFORM_LAUNCHER_PID"
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    """One platform service as the launcher sees it."""
-
-    name: str
-    default_port: int
-    routes: tuple[str, ...]
-    extensions: tuple[str, ...] = ()
-
-    @property
-    def prefix(self) -> str:
-        """Environment variable prefix, e.g. ``IDENTITY``."""
-        return self.name.upper()
-
-    @property
-    def database(self) -> str:
-        """Name of the service's own database."""
-        return self.name
-
-    @property
-    def cli(self) -> str:
-        """The service's console script (``identity-svc`` ...)."""
-        return f"{self.name}-svc"
-
-
-SERVICES: Final[tuple[ServiceSpec, ...]] = (
-    ServiceSpec("identity", 8001, ("/v1/identity", "/.well-known/jwks.json")),
-    ServiceSpec("proposal", 8002, ("/v1/proposals", "/v1/forums"), extensions=("pg_trgm",)),
-    ServiceSpec("vote", 8003, ("/v1/votes",)),
-    ServiceSpec("ledger", 8004, ("/v1/ledger",)),
-    ServiceSpec("notify", 8005, ("/v1/notifications",)),
-)
-
-
-class LauncherError(RuntimeError):
-    """A startup problem explained to the user (printed without a traceback)."""
-
-
 class _Stop(BaseException):
     """Raised from the signal handler to abandon the startup phase."""
-
-
-def _find_repo_root() -> Path:
-    """The workspace root: the nearest ancestor holding ``deploy/local/Procfile``."""
-    for start in (Path.cwd(), Path(__file__).resolve()):
-        for folder in (start, *start.parents):
-            if (folder / "deploy" / "local" / "Procfile").is_file():
-                return folder
-    raise LauncherError("cannot find the repository root (no deploy/local/Procfile above cwd)")
-
-
-def _port(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise LauncherError(f"{name}={raw!r} is not a port number") from None
-    if not 0 < value < 65536:
-        raise LauncherError(f"{name}={value} is out of range")
-    return value
-
-
-@dataclass(frozen=True)
-class LocalConfig:
-    """Where and on which ports the local runtime runs (read from the environment)."""
-
-    repo_root: Path
-    data_dir: Path
-    environment: str
-    http_port: int
-    pg_port: int
-    nats_port: int
-    nats_monitor_port: int
-    service_ports: Mapping[str, int]
-    procfile: Path
-    bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str],
-        *,
-        repo_root: Path | None = None,
-        procfile: Path | None = None,
-    ) -> LocalConfig:
-        """Read ``PLATFORM_*`` and ``<SERVICE>_PORT`` variables, with the documented defaults."""
-        root = repo_root or _find_repo_root()
-        data_dir = Path(environ.get("PLATFORM_DATA_DIR") or root / ".data").expanduser()
-        config = cls(
-            repo_root=root,
-            data_dir=data_dir.resolve(),
-            environment=environ.get("PLATFORM_ENVIRONMENT") or "dev",
-            http_port=_port(environ, "PLATFORM_HTTP_PORT", 8000),
-            pg_port=_port(environ, "PLATFORM_PG_PORT", 55432),
-            nats_port=_port(environ, "PLATFORM_NATS_PORT", 4222),
-            nats_monitor_port=_port(environ, "PLATFORM_NATS_MONITOR_PORT", 8222),
-            service_ports={
-                s.name: _port(environ, f"{s.prefix}_PORT", s.default_port) for s in SERVICES
-            },
-            procfile=(procfile or root / "deploy" / "local" / "Procfile").resolve(),
-        )
-        ports = config.ports()
-        seen: dict[int, str] = {}
-        for name, port in ports.items():
-            if port in seen:
-                raise LauncherError(f"{name} and {seen[port]} are both set to port {port}")
-            seen[port] = name
-        return config
-
-    def ports(self) -> dict[str, int]:
-        """Every port we listen on, keyed by the environment variable that sets it."""
-        ports = {
-            "PLATFORM_HTTP_PORT": self.http_port,
-            "PLATFORM_PG_PORT": self.pg_port,
-            "PLATFORM_NATS_PORT": self.nats_port,
-            "PLATFORM_NATS_MONITOR_PORT": self.nats_monitor_port,
-        }
-        for spec in SERVICES:
-            ports[f"{spec.prefix}_PORT"] = self.service_ports[spec.name]
-        return ports
-
-    @property
-    def entry_url(self) -> str:
-        """The single HTTP entry (Caddy)."""
-        return f"http://{HOST}:{self.http_port}"
-
-    @property
-    def nats_url(self) -> str:
-        """Client URL of the embedded NATS server."""
-        return f"nats://{HOST}:{self.nats_port}"
-
-    def service_url(self, spec: ServiceSpec) -> str:
-        """Base URL of a service on its own port (bypassing Caddy)."""
-        return f"http://{HOST}:{self.service_ports[spec.name]}"
-
-    def database_url(self, spec: ServiceSpec) -> str:
-        """SQLAlchemy URL of the service's database on the embedded server."""
-        return f"postgresql+asyncpg://postgres@{HOST}:{self.pg_port}/{spec.database}"
-
-    @property
-    def runtime_json(self) -> Path:
-        """The machine-readable description of the running runtime."""
-        return self.data_dir / "runtime.json"
-
-    @property
-    def runtime_env(self) -> Path:
-        """KEY=VALUE file of the environment exported to the processes."""
-        return self.data_dir / "runtime.env"
-
-
-def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]:
-    """The platform variables exported to every process (what ``runtime.env`` lists).
-
-    A variable the user already set in ``environ`` keeps the user's value.
-    """
-    computed: dict[str, str] = {
-        "PLATFORM_ENVIRONMENT": config.environment,
-        "PLATFORM_DATA_DIR": str(config.data_dir),
-        "PLATFORM_HTTP_PORT": str(config.http_port),
-        "PLATFORM_PG_PORT": str(config.pg_port),
-        "PLATFORM_NATS_PORT": str(config.nats_port),
-        "PLATFORM_NATS_MONITOR_PORT": str(config.nats_monitor_port),
-        "PLATFORM_ENTRY_URL": config.entry_url,
-        "PLATFORM_NATS_URL": config.nats_url,
-        "PLATFORM_POSTGRES_URL": f"postgresql://postgres@{HOST}:{config.pg_port}/postgres",
-        # Children write to a pipe (honcho); without this their prints arrive in bursts.
-        "PYTHONUNBUFFERED": "1",
-    }
-    identity_port = config.service_ports["identity"]
-    for spec in SERVICES:
-        p = spec.prefix
-        computed[f"{p}_PORT"] = str(config.service_ports[spec.name])
-        computed[f"{p}_DATABASE_URL"] = config.database_url(spec)
-        computed[f"{p}_NATS_URL"] = config.nats_url
-        computed[f"{p}_ENVIRONMENT"] = config.environment
-        if spec.name != "identity":
-            computed[f"{p}_JWKS_URL"] = f"http://{HOST}:{identity_port}/.well-known/jwks.json"
-    computed["IDENTITY_DATA_DIR"] = str(config.data_dir / "identity")
-    if config.environment == "dev":
-        computed["IDENTITY_SANDBOX_ROLES"] = "true"
-    # The architecture's default for `make run`: the Merkle log in ledger-svc's own database.
-    computed["LEDGER_BACKEND"] = "local"
-    if environ.get("LEDGER_BACKEND") == "fabric":
-        # The local Fabric network that the launcher starts (deploy/fabric/fabric.sh).
-        fabric_home = Path(environ.get("FABRIC_HOME") or config.data_dir / "fabric")
-        computed["FABRIC_HOME"] = str(fabric_home.expanduser().resolve())
-        computed["LEDGER_FABRIC_PROFILE"] = str(Path(computed["FABRIC_HOME"]) / "profile.json")
-    # The auditor reads vote-svc's public per-target records.
-    computed["LEDGER_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
-    # notify-svc asks identity-svc (phone numbers, staff) and vote-svc (forum participants) on
-    # their own ports (internal endpoints are not routed by Caddy) and sends nothing for real:
-    # the dev provider keeps what it would have sent (GET /v1/notifications/dev/messages).
-    computed["NOTIFY_IDENTITY_URL"] = f"http://{HOST}:{identity_port}"
-    computed["NOTIFY_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
-    computed["NOTIFY_PROVIDER"] = "dev"
-    exported = {key: environ.get(key, value) for key, value in computed.items()}
-    # The launcher's own inputs were read from `environ` already; export them normalised (an
-    # absolute data directory), so that every process agrees with runtime.json.
-    exported.update({name: str(port) for name, port in config.ports().items()})
-    exported["PLATFORM_DATA_DIR"] = str(config.data_dir)
-    exported["PLATFORM_ENVIRONMENT"] = config.environment
-    return exported
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _say(message: str = "") -> None:
@@ -335,7 +126,7 @@ class Launcher:
         self._fabric_up = False
         self._phase = "starting"
         self._signal: int | None = None
-        self._state: dict[str, Any] = {}
+        self.runtime = RuntimeFile(config, self.exported, self.environ, self.postgres, self.nats)
 
     # -- environment -------------------------------------------------------------------------
 
@@ -368,13 +159,13 @@ class Launcher:
             self._start_backends()
             if self.fabric_enabled:
                 self._start_fabric()
-            self._write_runtime_env()
+            self.runtime.write_env()
             if self.migrate:
                 self._run_migrations()
             self._start_honcho()
             self._phase = "running"
             self._record(status="running")
-            self._print_banner()
+            self.runtime.print_banner(_say)
             return self._supervise()
         except _Stop:
             _say("launcher: interrupted during startup, stopping")
@@ -398,7 +189,7 @@ class Launcher:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                other = self._previous_state().get("pids", {}).get("launcher")
+                other = self.runtime.previous().get("pids", {}).get("launcher")
                 raise LauncherError(
                     f"another launcher (pid {other}) is running on {self.config.data_dir}; "
                     "stop it (Ctrl-C) or set PLATFORM_DATA_DIR to another directory"
@@ -431,13 +222,6 @@ class Launcher:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-    def _previous_state(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.config.runtime_json.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
 
     def _reap_orphans(self) -> None:
         """Stop what a previous launcher, killed without cleaning up, left running.
@@ -536,14 +320,6 @@ class Launcher:
         if code != 0:
             _say(f"launcher: fabric.sh down failed with exit code {code}")
 
-    def _write_runtime_env(self) -> None:
-        lines = [
-            "# Environment exported by `python -m services_dev.localrt.run` to every process.",
-            f"# Load into a shell with: set -a; . {self.config.runtime_env}; set +a",
-        ]
-        lines += [f"{key}={shlex.quote(value)}" for key, value in sorted(self.exported.items())]
-        _write_atomic(self.config.runtime_env, "\n".join(lines) + "\n")
-
     def _run_migrations(self) -> None:
         env = self.child_env()
         for spec in SERVICES:
@@ -612,7 +388,7 @@ class Launcher:
             pending = [(name, url) for name, url in pending if not _http_ok(url)]
             if not pending:
                 pending = None
-                self._record(status="running", ready_at=_now())
+                self._record(status="running", ready_at=now())
                 _say(f"launcher: platform ready at {self.config.entry_url}  (Ctrl-C to stop)")
             elif time.monotonic() > deadline:
                 names = ", ".join(name for name, _ in pending)
@@ -661,97 +437,20 @@ class Launcher:
                 _say("launcher: stopping PostgreSQL")
             self.postgres.stop()
             terminate_descendants(timeout=5.0)
-            if self._state:
-                self._record(status="stopped", stopped_at=_now())
+            if self.runtime.written:
+                self._record(status="stopped", stopped_at=now())
 
     # -- runtime description -----------------------------------------------------------------
 
     def _record(self, *, status: str, **changes: Any) -> None:
         """(Re)write runtime.json with the current state, ``status`` and ``changes``."""
-        cfg = self.config
-        if not self._state:
-            self._state = {"format": RUNTIME_FORMAT_VERSION, "started_at": _now()}
         pids: dict[str, int | None] = {
             "launcher": os.getpid(),
             "postgres": self.postgres.pid,
             "nats": self.nats.pid,
             "honcho": self.honcho.pid if self.honcho is not None else None,
         }
-        services = {
-            spec.name: {
-                "url": cfg.service_url(spec),
-                "port": cfg.service_ports[spec.name],
-                "routes": list(spec.routes),
-                "database": spec.database,
-                "database_url": self.exported[f"{spec.prefix}_DATABASE_URL"],
-                "healthz": f"{cfg.service_url(spec)}/healthz",
-                "openapi": f"{cfg.service_url(spec)}/openapi.json",
-                "env_prefix": spec.prefix,
-            }
-            for spec in SERVICES
-        }
-        self._state.update(
-            {
-                "environment": cfg.environment,
-                "repo_root": str(cfg.repo_root),
-                "data_dir": str(cfg.data_dir),
-                "procfile": str(cfg.procfile),
-                "entry_url": cfg.entry_url,
-                "ports": {
-                    "http": cfg.http_port,
-                    "postgres": cfg.pg_port,
-                    "nats": cfg.nats_port,
-                    "nats_monitor": cfg.nats_monitor_port,
-                    **{spec.name: cfg.service_ports[spec.name] for spec in SERVICES},
-                },
-                "postgres": {
-                    "url": self.exported["PLATFORM_POSTGRES_URL"],
-                    "data_dir": str(self.postgres.data_dir),
-                    "log": str(self.postgres.log_path),
-                },
-                "nats": {
-                    "url": self.exported["PLATFORM_NATS_URL"],
-                    "monitor_url": self.nats.monitor_url,
-                    "store_dir": str(self.nats.store_dir),
-                    "log": str(self.nats.log_path),
-                },
-                "services": services,
-                **(
-                    {
-                        "fabric": {
-                            "home": self.exported["FABRIC_HOME"],
-                            "profile": self.exported["LEDGER_FABRIC_PROFILE"],
-                            "port_offset": int(self.environ.get("FABRIC_PORT_OFFSET") or 0),
-                        }
-                    }
-                    if self.fabric_enabled
-                    else {}
-                ),
-                "pids": pids,
-                "pid_create_times": {
-                    name: process_identity(pid) if pid is not None else None
-                    for name, pid in pids.items()
-                },
-                "env_file": str(cfg.runtime_env),
-            }
-        )
-        self._state.update(changes, status=status)
-        _write_atomic(cfg.runtime_json, json.dumps(self._state, indent=2) + "\n")
-
-    def _print_banner(self) -> None:
-        cfg = self.config
-        width = 10
-        _say("")
-        _say(f"Local platform ({cfg.environment}), data in {cfg.data_dir}")
-        _say(f"  {'entry':<{width}} {cfg.entry_url}  (Caddy)")
-        for spec in SERVICES:
-            routes = ", ".join(spec.routes)
-            _say(f"  {spec.name:<{width}} {cfg.service_url(spec)}  ({routes})")
-        _say(f"  {'postgres':<{width}} {self.exported['PLATFORM_POSTGRES_URL']}")
-        _say(f"  {'nats':<{width}} {cfg.nats_url}  (monitor {self.nats.monitor_url})")
-        _say(f"  {'runtime':<{width}} {cfg.runtime_json}  ({cfg.runtime_env.name})")
-        _say("Ctrl-C stops everything.")
-        _say("")
+        self.runtime.record(status=status, pids=pids, **changes)
 
 
 def main(argv: list[str] | None = None) -> int:
