@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
 
 from services.app import ServiceSpec, create_service_app
 from services.config import ServiceSettings
+from services.db import SessionDep, to_plain_url
 from services.problems import ProblemError
+from services_dev.localrt.nats import EmbeddedNats
 from services_dev.testing import running_app
+from services_dev.testing.servers import free_port
 
 
 class ThingCreate(BaseModel):
@@ -37,6 +44,16 @@ async def conflict() -> None:
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("secret internal detail")
+
+
+@router.get("/count")
+async def count(session: SessionDep) -> dict[str, int]:
+    return {"one": int((await session.execute(text("SELECT 1"))).scalar_one())}
+
+
+@router.get("/bad-sql")
+async def bad_sql(session: SessionDep) -> None:
+    await session.execute(text("SELECT * FROM no_such_table"))
 
 
 @pytest.fixture
@@ -159,3 +176,73 @@ async def test_openapi_documents_problems(client: httpx.AsyncClient) -> None:
     assert responses["422"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/Problem"
     }
+
+
+async def test_a_request_while_the_database_is_unreachable_is_503_with_retry_after(
+    service_env: dict[str, str],
+) -> None:
+    settings = ServiceSettings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none",
+        nats_url=service_env["nats_url"],
+    )
+    app = create_service_app(settings, ServiceSpec(title="t", description="t", routers=[router]))
+    async with running_app(app) as c:
+        response = await c.get("/count")
+    _is_problem(response, 503, "database-unavailable")
+    assert response.headers["retry-after"] == "1"
+
+
+async def test_a_database_error_that_is_not_an_outage_stays_500(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.get("/count")).json() == {"one": 1}
+    _is_problem(await client.get("/bad-sql"), 500, "internal-error")
+
+
+async def test_readyz_says_nats_is_down_and_turns_ready_by_itself_when_it_is_back(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = EmbeddedNats(tmp_path / "nats", free_port(), free_port())
+    server.start()
+    settings = ServiceSettings(database_url=service_env["database_url"], nats_url=server.url)
+    app = create_service_app(settings, ServiceSpec(title="t", description="t"))
+    try:
+        async with running_app(app) as c:
+            assert (await c.get("/readyz")).status_code == 200
+            server.stop()
+            down = await c.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["checks"] == {"database": "ok", "nats": "not connected"}
+            server.start()  # same ports, same store directory
+            for _ in range(100):
+                if (await c.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await c.get("/readyz")).json()["checks"]["nats"] == "ok"
+    finally:
+        server.stop()
+
+
+async def test_the_pool_recovers_after_the_server_dropped_every_connection(
+    client: httpx.AsyncClient, service_env: dict[str, str]
+) -> None:
+    """What a PostgreSQL restart does to an API's pool (no pre-ping): the dropped connections
+    fail once, SQLAlchemy discards the stale pool, and the next requests reconnect."""
+    assert (await client.get("/readyz")).status_code == 200
+    assert (await client.get("/count")).status_code == 200
+    database = service_env["database_url"].rsplit("/", 1)[1]
+    admin = await asyncpg.connect(to_plain_url(service_env["database_url"]))
+    try:
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await admin.close()
+    assert dropped >= 1
+    answers = [(await client.get("/count")).status_code for _ in range(3)]
+    # A request on a dropped connection is told to retry (503), never a 500; then it works.
+    assert set(answers[:1]) <= {200, 503}
+    assert answers[1:] == [200, 200]
+    assert (await client.get("/readyz")).status_code == 200

@@ -6,20 +6,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from nats.aio.client import Client as NATS
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services import nats as nats_mod
 from services.auth import JWKSCache, KeySource, TokenVerifier
 from services.config import ServiceSettings
-from services.db import create_engine, create_sessionmaker
+from services.db import create_engine, create_sessionmaker, is_connection_error
 from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
 from services.problems import (
@@ -27,6 +31,7 @@ from services.problems import (
     Problem,
     UnhandledErrorMiddleware,
     install_problem_handlers,
+    problem_response,
 )
 
 log = logging.getLogger(__name__)
@@ -122,6 +127,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    _install_unavailable_handler(app)
     # Added innermost first: the request id is set before any of the others run, and a request
     # refused for overload is refused before its body is read.
     app.add_middleware(UnhandledErrorMiddleware)
@@ -137,6 +143,41 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     _add_operations_routes(app, spec)
     _add_problem_schema(app)
     return app
+
+
+async def _ping_database(engine: AsyncEngine) -> None:
+    # Without pre-ping, a connection the server dropped (it restarted) fails here once and
+    # SQLAlchemy then discards the stale pool, so the next check, and the requests, reconnect.
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def _install_unavailable_handler(app: FastAPI) -> None:
+    """Answer a request that failed because the database is unreachable (down, restarting) with
+    503 ``database-unavailable`` and ``Retry-After`` (a connection lost during a commit leaves
+    its outcome unknown, so a client retries only what is safe to retry). Other database
+    errors stay 500 ``internal-error``."""
+    last_logged = 0.0
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        nonlocal last_logged
+        if not is_connection_error(exc):
+            raise exc
+        now = time.monotonic()
+        if now - last_logged > 10.0:  # one line per outage, not one traceback per request
+            last_logged = now
+            log.warning("database unreachable, answering 503: %r", exc)
+        return problem_response(
+            request.url.path,
+            503,
+            "database-unavailable",
+            "Service temporarily unavailable",
+            "The service cannot reach its database right now; try again shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+    for error in (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(error, unavailable)
 
 
 def _add_operations_routes(app: FastAPI, spec: ServiceSpec) -> None:
@@ -176,8 +217,8 @@ def _add_operations_routes(app: FastAPI, spec: ServiceSpec) -> None:
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
         try:
-            async with request.app.state.engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2.0)
+            # Connecting is bounded too: a server in crash recovery may accept TCP and stall.
+            await asyncio.wait_for(_ping_database(request.app.state.engine), timeout=2.0)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -70,6 +71,33 @@ def create_engine(
         pool_pre_ping=pool_pre_ping,
         **kw,
     )
+
+
+#: SQLSTATEs of a server that is going away or not there yet: class 08 (connection exception),
+#: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now (starting up, recovery).
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached right now (down, restarting, in
+    crash recovery, the connection lost), rather than that a statement was wrong: retrying the
+    same work later may succeed. Looks through SQLAlchemy's and asyncpg's wrapping."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError) and not isinstance(current, TimeoutError):
+            return True  # refused, reset, unreachable (a timeout may be anything's)
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str) and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        following = current.orig if isinstance(current, DBAPIError) else None
+        current = following or current.__cause__ or current.__context__
+    return False
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -47,19 +47,57 @@ def stream_for_subject(subject: str) -> str:
     raise LookupError(f"no stream captures {subject}")
 
 
+class _ConnectionLog:
+    """Logs a client's connection trouble without flooding the output: while the server is away
+    the client retries every half second and reports each failure; we log the first one and
+    then at most one line every ``every`` seconds, and say when the connection is back."""
+
+    def __init__(self, client: NATS, url: str, every: float = 10.0) -> None:
+        self.client = client
+        self.url = url
+        self.every = every
+        self.down_since: float | None = None
+        self.last_logged = -every
+        self.quiet = 0
+
+    async def error(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self.last_logged < self.every:
+            self.quiet += 1
+            return
+        more = f" ({self.quiet} more since the last report)" if self.quiet else ""
+        log.warning("nats %s: %s%s", self.url, exc, more)
+        self.last_logged, self.quiet = now, 0
+
+    async def disconnected(self) -> None:
+        if not self.client.is_reconnecting:  # closed on purpose
+            return
+        self.down_since = time.monotonic()
+        log.warning("nats %s: disconnected; reconnecting until it is back", self.url)
+
+    async def reconnected(self) -> None:
+        took = time.monotonic() - self.down_since if self.down_since is not None else 0.0
+        log.warning("nats %s: reconnected after %.1fs", self.url, took)
+        self.down_since, self.last_logged, self.quiet = None, -self.every, 0
+
+
 async def connect(url: str, *, name: str) -> NATS:
-    """Connect with reconnects forever (NATS outages must not kill a worker)."""
-
-    async def _error(exc: Exception) -> None:
-        log.warning("nats error: %s", exc)
-
-    return await nats.connect(
+    """Connect, waiting for the server as long as it takes, and reconnect forever after a loss
+    (a NATS restart must not kill a worker). Subscriptions, pull consumers' included, are
+    renewed on the new connection; publishes made meanwhile wait in the client's buffer."""
+    client = NATS()
+    trouble = _ConnectionLog(client, url)
+    await client.connect(
         url,
         name=name,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        error_cb=_error,
+        # Annotated as int, used as a float number of seconds by the client.
+        reconnect_time_wait=0.5,  # type: ignore[arg-type]
+        error_cb=trouble.error,
+        disconnected_cb=trouble.disconnected,
+        reconnected_cb=trouble.reconnected,
     )
+    return client
 
 
 async def ensure_streams(

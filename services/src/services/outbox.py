@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -176,20 +177,60 @@ class OutboxRelay:
         last_purge = 0.0
         loop = asyncio.get_running_loop()
         idle = self._idle_interval
+        outage = _Outage("outbox relay")
         while not stop.is_set():
             try:
                 published = await self.relay_once()
                 if loop.time() - last_purge > 3600:
                     last_purge = loop.time()
                     await self.purge_sent()
-            except Exception:
-                log.exception("outbox relay iteration failed; retrying")
+                outage.ended()
+            except Exception as exc:
+                outage.failed(exc)
                 published = 0
                 await sleep_or_stop(stop, 1.0)
             if published >= self._batch_size:
                 continue
             idle = self._idle_interval if published else min(idle * 2, self._max_idle_interval)
             await sleep_or_stop(stop, idle)
+
+
+class _Outage:
+    """Logs a loop's failures while a backend is away (the database restarting, NATS down):
+    the first one with its traceback, then one line every ``every`` seconds, and the end."""
+
+    def __init__(self, what: str, every: float = 10.0) -> None:
+        self.what = what
+        self.every = every
+        self.since: float | None = None
+        self.last_logged = 0.0
+        self.failures = 0
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self.failures += 1
+        if self.since is None:
+            self.since = self.last_logged = now
+            log.exception("%s iteration failed; retrying", self.what)
+        elif now - self.last_logged >= self.every:
+            self.last_logged = now
+            log.warning(
+                "%s still failing after %.0fs (%d attempts), retrying: %r",
+                self.what,
+                now - self.since,
+                self.failures,
+                exc,
+            )
+
+    def ended(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "%s works again after %.1fs (%d failed attempts)",
+                self.what,
+                time.monotonic() - self.since,
+                self.failures,
+            )
+            self.since, self.failures = None, 0
 
 
 async def republish(
