@@ -130,6 +130,19 @@ class EmbeddedNats:
         """
         if self.is_running:
             return
+        self.launch(takeover=takeover)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop(timeout=10.0)
+            raise
+
+    def launch(self, *, takeover: bool = False) -> None:
+        """Like :meth:`start` but return as soon as the server process runs, without waiting
+        for JetStream (:meth:`healthy` tells). Call :meth:`stop` first when a previous server
+        of this object has died (it reaps it and closes its log)."""
+        if self.is_running:
+            return
         leftovers = self._leftover_processes()
         if leftovers and not takeover:
             raise NatsError(
@@ -142,6 +155,8 @@ class EmbeddedNats:
                 raise NatsError(f"NATS {what} port {self.host}:{port} is already in use")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
+        if self._log_handle is not None:
+            self._log_handle.close()
         self._log_handle = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             [str(find_nats_server()), "--config", str(self.config_path)],
@@ -153,11 +168,11 @@ class EmbeddedNats:
             start_new_session=True,
             preexec_fn=parent_death_preexec(signal.SIGTERM) if self._die_with_parent else None,
         )
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop(timeout=10.0)
-            raise
+
+    def poll(self) -> int | None:
+        """The exit status of the server we started if it has exited (negative: killed by that
+        signal), else None (running, or never started)."""
+        return None if self._proc is None else self._proc.poll()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Graceful shutdown (SIGTERM flushes JetStream file stores), then wait for the exit."""
@@ -221,7 +236,8 @@ class EmbeddedNats:
         ]
         self.config_path.write_text("\n".join(lines))
 
-    def _healthy(self) -> bool:
+    def healthy(self) -> bool:
+        """Whether the monitor reports the server healthy with JetStream enabled."""
         url = f"{self.monitor_url}/healthz?js-enabled-only=true"
         try:
             with _DIRECT.open(url, timeout=1.0) as response:
@@ -241,7 +257,7 @@ class EmbeddedNats:
                 f"log {self.log_path}:\n{tail(self.log_path)}"
             )
 
-        if not wait_until(self._healthy, timeout=self.startup_timeout, abort=died, error=NatsError):
+        if not wait_until(self.healthy, timeout=self.startup_timeout, abort=died, error=NatsError):
             raise NatsError(
                 f"nats-server not healthy on {self.monitor_url} within "
                 f"{self.startup_timeout:.0f}s; log {self.log_path}:\n{tail(self.log_path)}"
