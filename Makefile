@@ -7,10 +7,11 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: chaincode-test help run test lint format typecheck pytest sync clean docs bench k8s-validate fabric-up fabric-down fabric-clean
+.PHONY: chaincode-test help run status test lint format typecheck pytest sync clean docs bench k8s-validate fabric-up fabric-down fabric-clean
 
 help:
 	@echo "make run        start PostgreSQL, NATS, Caddy (:8000) and every service (Ctrl-C stops all)"
+	@echo "make status     every process of a running make run: state, pid, restarts, last exit"
 	@echo "make test       lint (ruff), type-check (mypy --strict) and run every test (pytest)"
 	@echo "make docs       regenerate docs/openapi/*.json and docs/events/asyncapi.json"
 	@echo "make bench      measure and write docs/BENCHMARKS.md"
@@ -31,6 +32,10 @@ sync: .venv/.synced
 
 run: sync
 	$(RUN) python -m services_dev.localrt.run
+
+# Exit code 0: everything ready; 1: running but not ready; 2: no launcher answers.
+status: sync
+	@$(RUN) python -m services_dev.localrt.status
 
 test: lint typecheck chaincode-test pytest
 

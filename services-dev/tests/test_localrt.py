@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from services_dev.localrt.nats import EmbeddedNats, NatsError
 from services_dev.localrt.postgres import EmbeddedPostgres, PostgresAlreadyRunningError
 from services_dev.localrt.processes import port_is_free
 from services_dev.localrt.run import SERVICES, LauncherError, LocalConfig, build_env
+from services_dev.testing.launcher import FAKE_SERVICE
 from services_dev.testing.servers import create_database, free_port, postgres_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -277,35 +277,6 @@ def test_clashing_or_invalid_ports_are_refused(tmp_path: Path) -> None:
 
 # -- launcher, end to end with stand-in services ----------------------------------------------
 
-_FAKE_SERVICE = textwrap.dedent(
-    """
-    import json, os, sys
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    name, port = sys.argv[1], int(sys.argv[2])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({
-                "service": name,
-                "path": self.path,
-                "request_id": self.headers.get("X-Request-ID"),
-                "forwarded_for": self.headers.get("X-Forwarded-For"),
-                "database_url": os.environ.get(name.upper() + "_DATABASE_URL"),
-            }).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
-    """
-)
-
 
 def _ours(markers: list[str]) -> list[str]:
     found = []
@@ -340,7 +311,7 @@ def test_launcher_runs_the_procfile_and_stops_everything_on_sigint(
     import httpx
 
     fake = tmp_path / "fake_service.py"
-    fake.write_text(_FAKE_SERVICE)
+    fake.write_text(FAKE_SERVICE)
     procfile = tmp_path / "Procfile"
     lines = ["caddy: caddy run --config deploy/local/Caddyfile --adapter caddyfile"]
     for spec in SERVICES:

@@ -6,7 +6,7 @@ Read from ``PLATFORM_*`` and ``<SERVICE>_PORT`` variables (docs/operations.md, "
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -16,6 +16,7 @@ __all__ = [
     "SERVICES",
     "LauncherError",
     "LocalConfig",
+    "RestartPolicy",
     "ServiceSpec",
     "build_env",
 ]
@@ -70,17 +71,76 @@ def _find_repo_root() -> Path:
     raise LauncherError("cannot find the repository root (no deploy/local/Procfile above cwd)")
 
 
-def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+def _read(
+    environ: Mapping[str, str], name: str, parse: Callable[[str], float], what: str
+) -> float | None:
     raw = environ.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
-        value = int(raw)
+        return parse(raw)
     except ValueError:
-        raise LauncherError(f"{name}={raw!r} is not a port number") from None
-    if not 0 < value < 65536:
+        raise LauncherError(f"{name}={raw!r} is not {what}") from None
+
+
+def _port(environ: Mapping[str, str], name: str, default: int, *, lowest: int = 1) -> int:
+    value = _read(environ, name, int, "a port number")
+    if value is None:
+        return default
+    if not lowest <= value < 65536:
         raise LauncherError(f"{name}={value} is out of range")
+    return int(value)
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, lowest: float) -> float:
+    value = _read(environ, name, float, "a number")
+    if value is None:
+        return default
+    if not lowest <= value < float("inf"):
+        raise LauncherError(f"{name}={value:g} is out of range (at least {lowest:g})")
     return value
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the supervisor restarts a process that exited (docs/operations.md, "Restarts"):
+    after ``delay`` seconds, doubling up to ``max_delay`` while it keeps crashing (back to
+    ``delay`` once a run lasted ``stable_after`` seconds); after ``limit`` restarts within
+    ``window`` seconds it gives up on that process."""
+
+    limit: int = 10
+    window: float = 300.0
+    delay: float = 0.5
+    max_delay: float = 30.0
+    stable_after: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RestartPolicy:
+        """Read ``PLATFORM_RESTART_LIMIT``, ``_WINDOW``, ``_DELAY`` and ``_MAX_DELAY``."""
+        default = cls()
+        delay = _number(environ, "PLATFORM_RESTART_DELAY", default.delay, lowest=0.0)
+        return cls(
+            limit=int(_number(environ, "PLATFORM_RESTART_LIMIT", default.limit, lowest=0)),
+            window=_number(environ, "PLATFORM_RESTART_WINDOW", default.window, lowest=1.0),
+            delay=delay,
+            max_delay=_number(
+                environ, "PLATFORM_RESTART_MAX_DELAY", max(default.max_delay, delay), lowest=delay
+            ),
+        )
+
+    def backoff(self, consecutive: int) -> float:
+        """The delay before the restart that follows ``consecutive`` quick exits in a row."""
+        return float(min(self.delay * 2 ** max(consecutive - 1, 0), self.max_delay))
+
+    def as_json(self) -> dict[str, float]:
+        """The policy as the status endpoint shows it."""
+        return {
+            "limit": self.limit,
+            "window_s": self.window,
+            "delay_s": self.delay,
+            "max_delay_s": self.max_delay,
+            "stable_after_s": self.stable_after,
+        }
 
 
 @dataclass(frozen=True)
@@ -97,6 +157,9 @@ class LocalConfig:
     service_ports: Mapping[str, int]
     procfile: Path
     bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    #: The launcher's status endpoint (0: any free port; runtime.json says which).
+    status_port: int = 0
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
     @classmethod
     def from_env(
@@ -121,6 +184,8 @@ class LocalConfig:
                 s.name: _port(environ, f"{s.prefix}_PORT", s.default_port) for s in SERVICES
             },
             procfile=(procfile or root / "deploy" / "local" / "Procfile").resolve(),
+            status_port=_port(environ, "PLATFORM_STATUS_PORT", 0, lowest=0),
+            restart=RestartPolicy.from_env(environ),
         )
         ports = config.ports()
         seen: dict[int, str] = {}
@@ -140,6 +205,8 @@ class LocalConfig:
         }
         for spec in SERVICES:
             ports[f"{spec.prefix}_PORT"] = self.service_ports[spec.name]
+        if self.status_port:
+            ports["PLATFORM_STATUS_PORT"] = self.status_port
         return ports
 
     @property
@@ -186,7 +253,8 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
         "PLATFORM_ENTRY_URL": config.entry_url,
         "PLATFORM_NATS_URL": config.nats_url,
         "PLATFORM_POSTGRES_URL": f"postgresql://postgres@{HOST}:{config.pg_port}/postgres",
-        # Children write to a pipe (honcho); without this their prints arrive in bursts.
+        # Children write to a pipe (the launcher reads it); without this their prints arrive in
+        # bursts.
         "PYTHONUNBUFFERED": "1",
     }
     identity_port = config.service_ports["identity"]

@@ -52,7 +52,8 @@ def parent_death_preexec(sig: int) -> Callable[[], None]:
 def become_subreaper() -> bool:
     """Make this process adopt its orphaned descendants (Linux only).
 
-    If honcho dies before its children, they are re-parented to us instead of init, so the
+    If a child dies before its own children (a killed postmaster's backends, what a Procfile
+    command started in the background), they are re-parented to us instead of init, so the
     final sweep in :func:`terminate_descendants` still finds them.
     """
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
@@ -156,8 +157,8 @@ def terminate_processes(procs: Iterable[psutil.Process], *, timeout: float = 10.
 def terminate_descendants(*, timeout: float = 10.0) -> list[int]:
     """Terminate every remaining descendant of this process; return their pids.
 
-    This is the last line of defence after honcho has stopped: anything still alive here escaped
-    its process group (or was adopted thanks to :func:`become_subreaper`).
+    This is the last line of defence after the supervised processes have stopped: anything still
+    alive here escaped its process group (or was adopted thanks to :func:`become_subreaper`).
     """
     try:
         children = psutil.Process().children(recursive=True)

@@ -2,13 +2,15 @@
 
 Starts the embedded PostgreSQL and NATS servers, creates one database per service, applies each
 service's migrations, writes the runtime description (``runtime.json``, ``runtime.env``) into the
-data directory and then runs the processes of ``deploy/local/Procfile`` under honcho (Caddy as the
-single HTTP entry, the service APIs and workers). With ``LEDGER_BACKEND=fabric`` it first starts the
-local Hyperledger Fabric network (``deploy/fabric/fabric.sh up``, data in ``$FABRIC_HOME``, default
-``<data dir>/fabric``) and exports ``LEDGER_FABRIC_PROFILE``. Ctrl-C (SIGINT) or SIGTERM stops the
-processes, then the Fabric network (``fabric.sh down``: its ledger is kept), NATS, PostgreSQL,
-and exits 0. If a process dies on its own, everything is stopped and
-the exit code is non-zero. See docs/operations.md, section "Local runtime".
+data directory and then runs the processes of ``deploy/local/Procfile`` (Caddy as the single HTTP
+entry, the service APIs and workers) under its own supervisor, which restarts any process that
+exits, PostgreSQL and NATS included, with backoff and a restart budget
+(:mod:`services_dev.localrt.supervisor`), and serves their state on a status endpoint
+(:mod:`services_dev.localrt.status`, ``make status``). With ``LEDGER_BACKEND=fabric`` it first
+starts the local Hyperledger Fabric network (``deploy/fabric/fabric.sh up``, data in
+``$FABRIC_HOME``, default ``<data dir>/fabric``) and exports ``LEDGER_FABRIC_PROFILE``. Ctrl-C
+(SIGINT) or SIGTERM stops the processes, then the Fabric network (``fabric.sh down``: its ledger
+is kept), NATS, PostgreSQL, and exits 0. See docs/operations.md, section "Local runtime".
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
@@ -30,6 +30,7 @@ from typing import IO, Any, Final
 
 import psutil  # type: ignore[import-untyped]
 
+from services_dev.localrt.children import CommandChild, http_probe, nats_child, postgres_child
 from services_dev.localrt.config import (
     HOST,
     SERVICES,
@@ -38,17 +39,20 @@ from services_dev.localrt.config import (
     ServiceSpec,
     build_env,
 )
+from services_dev.localrt.console import say as _say
+from services_dev.localrt.fabric import LocalFabric
 from services_dev.localrt.nats import EmbeddedNats, NatsError
 from services_dev.localrt.postgres import EmbeddedPostgres, PostgresError
 from services_dev.localrt.processes import (
     become_subreaper,
-    parent_death_preexec,
     port_is_free,
-    stop_popen,
     terminate_descendants,
     terminate_processes,
 )
+from services_dev.localrt.procfile import ProcfileEntry, ProcfileError, read_procfile
 from services_dev.localrt.runtime_file import RuntimeFile, now
+from services_dev.localrt.status import StatusServer
+from services_dev.localrt.supervisor import Child, Supervisor
 
 __all__ = [
     "SERVICES",
@@ -69,22 +73,6 @@ class _Stop(BaseException):
     """Raised from the signal handler to abandon the startup phase."""
 
 
-def _say(message: str = "") -> None:
-    sys.stdout.write(message + "\n")
-    sys.stdout.flush()
-
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with _NO_PROXY.open(url, timeout=0.5) as response:
-            return bool(200 <= response.status < 300)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def _describe(proc: psutil.Process) -> str | None:
     """Short name of a live process, or None if it is gone or a zombie."""
     try:
@@ -96,7 +84,7 @@ def _describe(proc: psutil.Process) -> str | None:
 
 
 class Launcher:
-    """Runs the local platform in the foreground until a signal or a crash."""
+    """Runs the local platform in the foreground until a signal."""
 
     def __init__(
         self,
@@ -122,10 +110,14 @@ class Launcher:
             HOST,
             die_with_parent=True,
         )
-        self.honcho: subprocess.Popen[bytes] | None = None
-        self._fabric_up = False
+        self.fabric = LocalFabric(config.repo_root, self.exported, self.child_env, _say)
+        self.supervisor: Supervisor | None = None
+        self.status: StatusServer | None = None
         self._phase = "starting"
         self._signal: int | None = None
+        self._hurry = False
+        self._started_at = now()
+        self._ready_at: str | None = None
         self.runtime = RuntimeFile(config, self.exported, self.environ, self.postgres, self.nats)
 
     # -- environment -------------------------------------------------------------------------
@@ -153,17 +145,22 @@ class Launcher:
 
     def _run_locked(self) -> int:
         try:
+            entries = self._read_procfile()
             self._reap_orphans()
             self._check_ports()
+            self._start_status_endpoint()
             self._record(status="starting")
             self._start_backends()
-            if self.fabric_enabled:
-                self._start_fabric()
+            if self.fabric.enabled:
+                self.fabric.up()
+                self._record(status="starting")
             self.runtime.write_env()
             if self.migrate:
                 self._run_migrations()
-            self._start_honcho()
+            # From here on a signal only asks the supervision loop to stop (no exception
+            # thrown into the middle of spawning a process).
             self._phase = "running"
+            self._start_supervisor(entries)
             self._record(status="running")
             self.runtime.print_banner(_say)
             return self._supervise()
@@ -200,20 +197,17 @@ class Launcher:
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
+        # SIGHUP means the terminal went away, which for us is the same as SIGTERM.
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.getsignal(sig) for sig in handled}
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            first = self._signal is None
+            if self._signal is not None:
+                # A second Ctrl-C: do not wait for processes that take their time to stop.
+                self._hurry = True
             self._signal = self._signal or signum
             if self._phase == "starting":
                 raise _Stop()
-            if self._phase == "running" and self.honcho is not None and first:
-                # honcho stops its process groups on SIGINT/SIGTERM; SIGHUP means the terminal
-                # went away, which for us is the same as SIGTERM.
-                forward = signal.SIGTERM if signum == signal.SIGHUP else signum
-                with contextlib.suppress(ProcessLookupError):
-                    self.honcho.send_signal(forward)
 
         for sig in handled:
             signal.signal(sig, on_signal)
@@ -222,6 +216,12 @@ class Launcher:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _read_procfile(self) -> list[ProcfileEntry]:
+        try:
+            return read_procfile(self.config.procfile)
+        except ProcfileError as exc:
+            raise LauncherError(str(exc)) from None
 
     def _reap_orphans(self) -> None:
         """Stop what a previous launcher, killed without cleaning up, left running.
@@ -259,6 +259,13 @@ class Launcher:
                 "stop whatever uses them or choose other ports through these variables"
             )
 
+    def _start_status_endpoint(self) -> None:
+        try:
+            self.status = StatusServer(self._status, self.config.status_port)
+        except OSError as exc:
+            raise LauncherError(f"cannot serve the status endpoint: {exc}") from None
+        self.status.start()
+
     def _start_backends(self) -> None:
         _say(f"launcher: starting PostgreSQL on {HOST}:{self.config.pg_port}")
         self.postgres.start(takeover=True)
@@ -270,55 +277,6 @@ class Launcher:
         self.nats.start(takeover=True)
         (self.config.data_dir / "identity").mkdir(exist_ok=True)
         self._record(status="starting")
-
-    @property
-    def fabric_enabled(self) -> bool:
-        """Whether ledger-svc anchors on the local Fabric network (``LEDGER_BACKEND=fabric``)."""
-        return self.exported.get("LEDGER_BACKEND") == "fabric"
-
-    def _fabric(self, command: str, timeout: float | None) -> int:
-        script = self.config.repo_root / "deploy" / "fabric" / "fabric.sh"
-        if not script.is_file():
-            raise LauncherError(f"LEDGER_BACKEND=fabric needs {script}, which does not exist")
-        env = self.child_env()
-        return subprocess.run(
-            ["bash", str(script), command],
-            env=env,
-            cwd=self.config.repo_root,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            timeout=timeout,
-        ).returncode
-
-    def _start_fabric(self) -> None:
-        home = self.exported["FABRIC_HOME"]
-        _say(
-            f"launcher: starting the Fabric network (deploy/fabric/fabric.sh up, FABRIC_HOME={home})"
-        )
-        # A cold start builds the Fabric binaries from source: minutes, so no time limit here.
-        self._fabric_up = True
-        code = self._fabric("up", timeout=None)
-        if code != 0:
-            raise LauncherError(
-                f"deploy/fabric/fabric.sh up failed with exit code {code} (see above)"
-            )
-        profile = Path(self.exported["LEDGER_FABRIC_PROFILE"])
-        if not profile.is_file():
-            raise LauncherError(f"fabric.sh up wrote no connection profile at {profile}")
-        self._record(status="starting")
-
-    def _stop_fabric(self) -> None:
-        if not self._fabric_up:
-            return
-        self._fabric_up = False
-        _say("launcher: stopping the Fabric network (its ledger is kept)")
-        try:
-            code = self._fabric("down", timeout=120.0)
-        except (subprocess.TimeoutExpired, LauncherError) as exc:
-            _say(f"launcher: fabric.sh down did not finish: {exc}")
-            return
-        if code != 0:
-            _say(f"launcher: fabric.sh down failed with exit code {code}")
 
     def _run_migrations(self) -> None:
         env = self.child_env()
@@ -333,87 +291,109 @@ class Launcher:
             if result.returncode != 0:
                 raise LauncherError(f"{spec.cli} migrate failed with exit code {result.returncode}")
 
-    def _start_honcho(self) -> None:
+    # -- supervision -------------------------------------------------------------------------
+
+    def _children(self, entries: list[ProcfileEntry]) -> list[Child]:
+        """PostgreSQL, NATS and the Procfile's processes, each with its probe: Caddy's and
+        every service API's ``/healthz`` (alive) and an API's ``/readyz`` (ready)."""
         cfg = self.config
-        if not cfg.procfile.is_file():
-            raise LauncherError(f"Procfile not found: {cfg.procfile}")
-        args = [
-            sys.executable,
-            "-m",
-            "honcho",
-            "start",
-            "--procfile",
-            str(cfg.procfile),
-            "--app-root",
-            str(cfg.repo_root),
-            # Not the repository's .env: the environment comes from us (see runtime.env), and a
-            # stray .env would silently diverge from what runtime.json reports.
-            "--env",
-            os.devnull,
-        ]
-        if not sys.stdout.isatty():
-            args.append("--no-colour")
-        self.honcho = subprocess.Popen(
-            args,
-            cwd=cfg.repo_root,
-            env=self.child_env(),
-            stdin=subprocess.DEVNULL,
-            # Own session: a terminal Ctrl-C reaches only us, and we decide the stop order.
-            start_new_session=True,
-            preexec_fn=parent_death_preexec(signal.SIGTERM),
+        apis = {f"{spec.name}-api": cfg.service_url(spec) for spec in SERVICES}
+        width = max(len(entry.name) for entry in entries)
+        env = self.child_env()
+        children: list[Child] = [postgres_child(self.postgres), nats_child(self.nats)]
+        for entry in entries:
+            probe = None
+            if entry.name == "caddy":
+                probe = http_probe(f"{cfg.entry_url}/healthz")
+            elif entry.name in apis:
+                base = apis[entry.name]
+                probe = http_probe(f"{base}/healthz", f"{base}/readyz")
+            children.append(
+                CommandChild(
+                    entry.name,
+                    entry.command,
+                    cwd=cfg.repo_root,
+                    env=env,
+                    label_width=width,
+                    probe=probe,
+                )
+            )
+        return children
+
+    def _start_supervisor(self, entries: list[ProcfileEntry]) -> None:
+        self.supervisor = Supervisor(
+            self._children(entries),
+            self.config.restart,
+            # A restarted server has a new pid: keep runtime.json current.
+            on_change=lambda: self._record(status="running"),
         )
+        self.supervisor.start(running=("postgres", "nats"))
 
     def _supervise(self) -> int:
-        """Wait for honcho; report readiness once. Return 0 after a signal, else non-zero."""
-        honcho = self.honcho
-        assert honcho is not None
+        """Keep the processes running until a signal; report readiness once. Returns 0."""
+        supervisor = self.supervisor
+        assert supervisor is not None
         deadline = time.monotonic() + self.ready_timeout
-        pending: list[tuple[str, str]] | None = self._readiness_checks()
-        stop_deadline: float | None = None
-        while True:
-            try:
-                code = honcho.wait(timeout=0.25)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if self._signal is not None:
-                # honcho kills its processes 5 s after asking; if it hangs anyway, _shutdown
-                # escalates.
-                stop_deadline = stop_deadline or time.monotonic() + 30.0
-                if time.monotonic() > stop_deadline:
-                    return 0
-                continue
-            if pending is None:
-                continue
-            pending = [(name, url) for name, url in pending if not _http_ok(url)]
-            if not pending:
-                pending = None
-                self._record(status="running", ready_at=now())
+        waiting = True
+        while self._signal is None:
+            supervisor.tick()
+            if waiting and supervisor.all_up():
+                waiting = False
+                self._ready_at = now()
+                self._record(status="running", ready_at=self._ready_at)
                 _say(f"launcher: platform ready at {self.config.entry_url}  (Ctrl-C to stop)")
-            elif time.monotonic() > deadline:
-                names = ", ".join(name for name, _ in pending)
+            elif waiting and time.monotonic() > deadline:
+                waiting = False
+                names = ", ".join(supervisor.not_ready())
                 _say(f"launcher: still not ready after {self.ready_timeout:.0f}s: {names}")
-                pending = None
-        if self._signal is not None:
-            return 0
-        _say(f"launcher: a process exited (honcho exit code {code}); stopping everything")
-        return code or 1
+            time.sleep(0.1)
+        return 0
 
-    def _readiness_checks(self) -> list[tuple[str, str]]:
-        checks = [("caddy", f"{self.config.entry_url}/healthz")]
-        checks += [(s.name, f"{self.config.service_url(s)}/healthz") for s in SERVICES]
-        return checks
+    def _status(self) -> dict[str, Any]:
+        """The body of the status endpoint's ``GET /status`` (served from another thread)."""
+        supervisor = self.supervisor
+        not_ready = supervisor.not_ready() if supervisor is not None else {"launcher": "starting"}
+        return {
+            "launcher": {
+                "pid": os.getpid(),
+                "status": self._phase,
+                "started_at": self._started_at,
+                "ready_at": self._ready_at,
+                "data_dir": str(self.config.data_dir),
+                "entry_url": self.config.entry_url,
+            },
+            "ready": self._phase == "running" and not not_ready,
+            "not_ready": not_ready,
+            "restart_policy": self.config.restart.as_json(),
+            "processes": supervisor.snapshot() if supervisor is not None else [],
+        }
 
     def _shutdown(self) -> None:
         """Stop in dependency order: processes, stragglers, NATS, PostgreSQL."""
-        honcho, self.honcho = self.honcho, None
-        if honcho is not None and honcho.poll() is None:
-            # honcho SIGTERMs its process groups and SIGKILLs them after 5 s; give it time.
-            stop_popen(honcho, signal.SIGTERM, timeout=20.0)
+        if self.supervisor is not None:
+            self.supervisor.stop_processes(timeout=10.0, hurry=lambda: self._hurry)
         # Before the sweep below: the Fabric processes are our descendants too.
-        self._stop_fabric()
-        # Everything below us except the database and NATS servers (and the postmaster's
-        # backends), which must outlive the services and are stopped next, in order.
+        self.fabric.down()
+        self._stop_stragglers()
+        try:
+            if self.nats.is_running:
+                _say("launcher: stopping NATS")
+            self.nats.stop()
+        finally:
+            if self.postgres.is_running:
+                _say("launcher: stopping PostgreSQL")
+            self.postgres.stop()
+            if self.supervisor is not None:
+                self.supervisor.mark_stopped(("postgres", "nats"))
+            terminate_descendants(timeout=5.0)
+            if self.runtime.written:
+                self._record(status="stopped", stopped_at=now())
+            if self.status is not None:
+                self.status.close()
+
+    def _stop_stragglers(self) -> None:
+        """Everything below us except the database and NATS servers (and the postmaster's
+        backends), which must outlive the services and are stopped next, in order."""
         keep: set[int] = set()
         for pid in (self.postgres.pid, self.nats.pid):
             if pid is None:
@@ -426,30 +406,26 @@ class Launcher:
         if live:
             names = ", ".join(f"{p.pid} {_describe(p)}" for p in live)
             _say(f"launcher: stopping leftover process(es): {names}")
-        # Zombies (exited children adopted from honcho) are reaped by the same call.
+        # Zombies (exited descendants adopted by us, the subreaper) are reaped by the same call.
         terminate_processes(stragglers, timeout=10.0)
-        try:
-            if self.nats.is_running:
-                _say("launcher: stopping NATS")
-            self.nats.stop()
-        finally:
-            if self.postgres.is_running:
-                _say("launcher: stopping PostgreSQL")
-            self.postgres.stop()
-            terminate_descendants(timeout=5.0)
-            if self.runtime.written:
-                self._record(status="stopped", stopped_at=now())
 
     # -- runtime description -----------------------------------------------------------------
 
     def _record(self, *, status: str, **changes: Any) -> None:
         """(Re)write runtime.json with the current state, ``status`` and ``changes``."""
+        me = os.getpid()
         pids: dict[str, int | None] = {
-            "launcher": os.getpid(),
+            "launcher": me,
             "postgres": self.postgres.pid,
             "nats": self.nats.pid,
-            "honcho": self.honcho.pid if self.honcho is not None else None,
+            # The launcher supervises the processes itself; "honcho" is the name format 1
+            # readers know the supervising process by.
+            "supervisor": me,
+            "honcho": me,
         }
+        if self.status is not None:
+            changes.setdefault("status_url", self.status.url)
+            changes.setdefault("restart_policy", self.config.restart.as_json())
         self.runtime.record(status=status, pids=pids, **changes)
 
 
@@ -477,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     except LauncherError as exc:
         _say(f"launcher: error: {exc}")
         return 2
-    # Adopt descendants that lose their parent (honcho), so the final sweep still sees them.
+    # Adopt descendants that lose their parent (a killed postmaster's backends, what a
+    # process started in the background), so the final sweep still sees them.
     become_subreaper()
     return Launcher(config, migrate=not args.no_migrate).run()
 
