@@ -381,7 +381,11 @@ async def test_unavailable_pauses_and_retries_the_same_messages_without_counting
     assert sorted(handled) == ["a", "b"]
     assert runner.paused is None
     assert changes == ["peers down"] * outage + [None]
-    info = await js.consumer_info("SAMPLE", "pausing")
+    for _ in range(50):  # acks are published without waiting for the server
+        info = await js.consumer_info("SAMPLE", "pausing")
+        if info.num_ack_pending == 0:
+            break
+        await asyncio.sleep(0.05)
     assert info.num_ack_pending == 0
     with pytest.raises(nats.js.errors.NotFoundError):
         await js.get_last_msg("DEADLETTER", "deadletter.pausing.sample.happened.v1")
@@ -427,3 +431,37 @@ async def test_a_handler_table_binds_one_typed_handler_per_event_class_to_a_cont
     event = SampleHappened(sample_id=uuid.uuid4(), note="bound")
     await table.bind(seen)[SampleHappened](None, event, to_envelope(event))  # type: ignore[arg-type]
     assert seen == ["bound"]
+
+
+async def test_an_unreachable_database_pauses_instead_of_dead_lettering(
+    engine: AsyncEngine, js: JetStreamContext
+) -> None:
+    """However many times a handler finds the database (or a peer) unreachable, the event is an
+    outage's victim, not poison: the runner pauses and handles it once things are back."""
+    attempts = 0
+    handled: list[str] = []
+
+    async def handler(session: AsyncSession, event: Event, envelope: CloudEvent) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 3:
+            raise ConnectionRefusedError("connection refused")
+        assert isinstance(event, SampleHappened)
+        handled.append(event.note)
+
+    runner = ConsumerRunner(
+        name="db-outage",
+        stream="SAMPLE",
+        handlers={SampleHappened: handler},
+        sessions=create_sessionmaker(engine),
+        js=js,
+        max_deliver=1,
+        max_pause=0.1,
+    )
+    await _publish(js, to_envelope(SampleHappened(sample_id=uuid.uuid4(), note="a")))
+    await runner.setup()
+    assert await runner.process_batch(wait=2.0, stop=asyncio.Event()) == 1
+    assert handled == ["a"]
+    assert runner.paused is None
+    with pytest.raises(nats.js.errors.NotFoundError):
+        await js.get_last_msg("DEADLETTER", "deadletter.db-outage.sample.happened.v1")

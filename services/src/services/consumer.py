@@ -49,7 +49,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.db import Base, transaction
+from services.db import Base, is_connection_error, transaction
 from services.events.envelope import CloudEvent, Event, UnknownEventType, parse_event
 from services.observability import CONSUMER_PAUSED, EVENTS_HANDLED
 from services.periodic import sleep_or_stop
@@ -154,6 +154,14 @@ async def claim_inbox(
         .returning(InboxMessage.event_id)
     )
     return {str(row.event_id) for row in rows}
+
+
+def _raise_if_unreachable(exc: Exception) -> None:
+    """A database (or network peer) that cannot be reached is an outage, not a poisonous event:
+    pause and retry instead of counting a delivery (a long PostgreSQL restart would otherwise
+    dead-letter whatever was in flight)."""
+    if is_connection_error(exc):
+        raise Unavailable(f"database or peer unreachable: {type(exc).__name__}") from exc
 
 
 class _Unparseable(Exception):
@@ -315,7 +323,8 @@ class ConsumerRunner:
                 await self._apply(session, todo)
         except Unavailable:
             raise
-        except Exception:
+        except Exception as exc:
+            _raise_if_unreachable(exc)
             log.warning(
                 "consumer %s: batch of %d failed; handling one by one",
                 self.name,
@@ -340,6 +349,7 @@ class ConsumerRunner:
         except Unavailable:
             raise
         except Exception as exc:
+            _raise_if_unreachable(exc)
             delivered_count = msg.metadata.num_delivered
             if delivered_count >= self._max_deliver:
                 log.exception(
