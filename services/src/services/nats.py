@@ -29,7 +29,8 @@ class StreamSpec:
 
 STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("IDENTITY", ("identity.>",)),
-    StreamSpec("PROPOSAL", ("proposal.>", "forum.>")),
+    # proposal-svc's: its proposals and forums, and the comments and opinions on them.
+    StreamSpec("PROPOSAL", ("proposal.>", "forum.>", "comment.>", "opinion.>")),
     StreamSpec("VOTE", ("vote.>",)),
     StreamSpec("LEDGER", ("ledger.>",)),
     StreamSpec("NOTIFY", ("notify.>",)),

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from services.events.envelope import Event
 
@@ -165,6 +165,116 @@ class ForumClosed(_ForumEvent):
     title: str
     participant_count: int
     closed_at: datetime
+
+
+# --- proposal-svc: deliberation (comments and forum opinions) ---------------------------------
+
+CommentTarget = Literal["proposal", "forum"]
+HoldRule = Literal["reports", "word_list", "privacy"]
+_COMMENT = "3c9e4b8a-2f1d-4e6a-9b7c-5d0e1f2a3b4c"
+_PROPOSAL = "6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f"
+_FORUM = "0b5e8c1e-3b7c-4a55-9d0c-3f1a1f7f2a10"
+
+
+def _comment_example(**data: object) -> ConfigDict:
+    base: dict[str, object] = {
+        "comment_id": _COMMENT,
+        "target_type": "proposal",
+        "target_id": _PROPOSAL,
+    }
+    return ConfigDict(json_schema_extra={"examples": [{**base, **data}]})
+
+
+class _CommentEvent(Event):
+    """Which comment (or forum opinion), on what. Never who wrote it, nor its text: a held
+    comment's body must not leave proposal-svc, and readers get the text from the public API,
+    which shows only what is published."""
+
+    source: ClassVar[str] = "/proposal-svc"
+    comment_id: uuid.UUID
+    target_type: CommentTarget
+    target_id: uuid.UUID
+
+    def ce_subject(self) -> str:
+        return f"comments/{self.comment_id}"
+
+
+class CommentPosted(_CommentEvent):
+    """A citizen commented on a proposal (``parent_id``: in reply to a comment). ``held``: the
+    comment waits for a moderator (a ``comment.held`` follows) and is not shown."""
+
+    model_config = _comment_example(
+        parent_id=None, status="published", posted_at="2026-11-03T10:15:00Z"
+    )
+    name: ClassVar[str] = "comment.posted"
+    parent_id: uuid.UUID | None = None
+    status: Literal["published", "held"]
+    posted_at: datetime
+
+
+class OpinionPosted(_CommentEvent):
+    """A citizen posted an opinion with a stance in a forum (``target_type`` is ``forum``)."""
+
+    model_config = _comment_example(
+        target_type="forum",
+        target_id=_FORUM,
+        stance="pro",
+        status="published",
+        posted_at="2026-11-06T19:40:00Z",
+    )
+    name: ClassVar[str] = "opinion.posted"
+    stance: Literal["pro", "con", "neutral"]
+    status: Literal["published", "held"]
+    posted_at: datetime
+
+
+class CommentEdited(_CommentEvent):
+    """The author edited a comment or opinion; ``status`` after the edit (an edit can hold it)."""
+
+    model_config = _comment_example(status="published", edited_at="2026-11-03T10:21:00Z")
+    name: ClassVar[str] = "comment.edited"
+    status: Literal["published", "held"]
+    edited_at: datetime
+
+
+class CommentDeleted(_CommentEvent):
+    """The author deleted a comment or opinion; a tombstone keeps its place among the replies."""
+
+    model_config = _comment_example(deleted_at="2026-11-04T08:00:00Z")
+    name: ClassVar[str] = "comment.deleted"
+    deleted_at: datetime
+
+
+class CommentHeld(_CommentEvent):
+    """A comment was held for review, by a rule: citizens' reports reached the threshold, or
+    at posting or editing a listed word or personal data (``privacy``) was found."""
+
+    model_config = _comment_example(rule="reports", open_reports=3, held_at="2026-11-03T12:00:00Z")
+    name: ClassVar[str] = "comment.held"
+    rule: HoldRule
+    open_reports: int
+    held_at: datetime
+
+
+class CommentHidden(_CommentEvent):
+    """A moderator hid a comment; ``reason`` is the public reason readers see in its place."""
+
+    model_config = _comment_example(
+        reason="욕설 및 인신공격", decided_by_role="moderator", hidden_at="2026-11-03T13:05:00Z"
+    )
+    name: ClassVar[str] = "comment.hidden"
+    reason: str
+    decided_by_role: str
+    hidden_at: datetime
+
+
+class CommentRestored(_CommentEvent):
+    """A moderator published again a held or hidden comment."""
+
+    model_config = _comment_example(decided_by_role="moderator", restored_at="2026-11-03T13:10:00Z")
+    name: ClassVar[str] = "comment.restored"
+    decided_by_role: str
+    restored_at: datetime
 
 
 # --- vote-svc ----------------------------------------------------------------------------------
