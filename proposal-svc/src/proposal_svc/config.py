@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from proposal_svc.deliberation.settings import DeliberationSettings
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
 
@@ -49,9 +50,9 @@ DEFAULT_CATEGORIES = [
 ]
 
 
-class ProposalSettings(ServiceSettings, EligibilitySettings):
+class ProposalSettings(ServiceSettings, EligibilitySettings, DeliberationSettings):
     """Configuration of proposal-svc (and the platform's eligibility rules,
-    ``PLATFORM_ELIGIBILITY``)."""
+    ``PLATFORM_ELIGIBILITY``; and, mixed in, of its comments: ``DeliberationSettings``)."""
 
     model_config = service_config("PROPOSAL_")
 

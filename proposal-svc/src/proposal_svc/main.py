@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from proposal_svc import similarity
 from proposal_svc.api import forums, proposals
 from proposal_svc.bootstrap import ProposalContext, bootstrap
+from proposal_svc.deliberation import api as deliberation
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from services.db import transaction
@@ -44,13 +45,14 @@ def create_app(
                 "with due dates, deliberation forums (공론장), committee adoption, budget-linked "
                 "projects, similar-proposal search on Korean text, and a public timeline."
             ),
-            routers=[proposals, forums],
+            routers=[proposals, forums, *deliberation.ROUTERS],
             openapi_tags=[
                 {
                     "name": "proposals",
                     "description": "Proposals, answers, adoption, timeline, search",
                 },
                 {"name": "forums", "description": "Deliberation forums"},
+                *deliberation.OPENAPI_TAGS,
             ],
             key_source=key_source,
             lifespan_hooks=[proposal_lifespan],
