@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -140,7 +140,7 @@ async def stance_counts(session: AsyncSession, forum_id: uuid.UUID) -> dict[str,
     latest = (
         select(Comment.author_id, Comment.stance)
         .where(Comment.forum_id == forum_id, Comment.status == "published")
-        .distinct(Comment.author_id)
+        .ext(distinct_on(Comment.author_id))
         .order_by(Comment.author_id, Comment.created_at.desc(), Comment.id.desc())
         .subquery()
     )
