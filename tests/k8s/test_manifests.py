@@ -92,6 +92,8 @@ ROUTES = {
     "/.well-known/jwks.json": "identity-svc",
     "/v1/proposals": "proposal-svc",
     "/v1/forums": "proposal-svc",
+    "/v1/comments": "proposal-svc",
+    "/v1/moderation": "proposal-svc",
     "/v1/votes": "vote-svc",
     "/v1/ledger": "ledger-svc",
     "/v1/notifications": "notify-svc",

@@ -51,7 +51,12 @@ class ServiceSpec:
 
 SERVICES: Final[tuple[ServiceSpec, ...]] = (
     ServiceSpec("identity", 8001, ("/v1/identity", "/.well-known/jwks.json")),
-    ServiceSpec("proposal", 8002, ("/v1/proposals", "/v1/forums"), extensions=("pg_trgm",)),
+    ServiceSpec(
+        "proposal",
+        8002,
+        ("/v1/proposals", "/v1/forums", "/v1/comments", "/v1/moderation"),
+        extensions=("pg_trgm",),
+    ),
     ServiceSpec("vote", 8003, ("/v1/votes",)),
     ServiceSpec("ledger", 8004, ("/v1/ledger",)),
     ServiceSpec("notify", 8005, ("/v1/notifications",)),
