@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 
 from proposal_svc.deliberation import moderation, views
 from proposal_svc.deliberation.deps import CurrentModerator
@@ -62,7 +62,10 @@ async def restore(
     moderator: CurrentModerator,
     session: SessionDep,
     ctx: CtxDep,
-    body: RestoreCreate | None = None,
+    body: Annotated[
+        RestoreCreate | None,
+        Body(examples=[{"reason": "신고 내용 확인 결과 운영 원칙 위반 아님"}, {}]),
+    ] = None,
 ) -> CommentModerated:
     reason = body.reason if body is not None else None
     return views.moderated(await moderation.restore(session, ctx, moderator, comment_id, reason))
