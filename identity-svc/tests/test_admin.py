@@ -80,6 +80,25 @@ async def test_admin_grants_roles_that_the_next_token_carries(client: httpx.Asyn
     assert me.json()["roles"] == ["citizen", "department"]
 
 
+@pytest.mark.parametrize("role", ["moderator", "forum_staff"])
+async def test_admin_grants_the_moderation_and_venue_roles(
+    client: httpx.AsyncClient, role: str
+) -> None:
+    admin = await _admin(client)
+    staff = await verify(client, f"{role}-seed")
+    response = await client.put(
+        f"/v1/identity/citizens/{staff['citizen_id']}/roles",
+        json={"roles": ["citizen", role]},
+        headers=bearer(admin["access_token"]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["roles"] == ["citizen", role]
+    # The sandbox persona may carry it too (dev and test only).
+    persona = await verify(client, f"{role}-persona", roles=[role])
+    me = await client.get("/v1/identity/me", headers=bearer(persona["access_token"]))
+    assert me.json()["roles"] == ["citizen", role]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

@@ -150,7 +150,9 @@ class RoleGrant(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "role IN ('department', 'mayor_office', 'committee', 'admin')", name="role"
+            "role IN ('department', 'mayor_office', 'committee', 'admin', 'moderator', "
+            "'forum_staff')",
+            name="role",
         ),
         # Staff lookup by role, paged by citizen id (internal API).
         Index("ix_role_grants_role_citizen_id", "role", "citizen_id"),
