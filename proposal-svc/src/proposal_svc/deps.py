@@ -19,6 +19,7 @@ __all__ = [
     "CurrentCitizen",
     "CurrentCommittee",
     "CurrentForumStaff",
+    "CurrentModerator",
     "EligibleProposer",
     "SessionDep",
     "get_ctx",
@@ -48,3 +49,5 @@ CurrentAnswerer = Annotated[Principal, Depends(require_roles("department", "mayo
 CurrentCommittee = Annotated[Principal, Depends(require_roles("committee"))]
 #: Staff who run forums.
 CurrentForumStaff = Annotated[Principal, Depends(require_roles("admin", "mayor_office"))]
+#: Moderators of comments and opinions, and admins (who grant the role and may do what it does).
+CurrentModerator = Annotated[Principal, Depends(require_roles("moderator", "admin"))]
