@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from services.events.envelope import Event
 
@@ -176,8 +176,8 @@ _PROPOSAL = "6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f"
 _FORUM = "0b5e8c1e-3b7c-4a55-9d0c-3f1a1f7f2a10"
 
 
-def _comment_example(**data: object) -> ConfigDict:
-    base: dict[str, object] = {
+def _comment_example(**data: JsonValue) -> ConfigDict:
+    base: dict[str, JsonValue] = {
         "comment_id": _COMMENT,
         "target_type": "proposal",
         "target_id": _PROPOSAL,
