@@ -35,7 +35,7 @@ from proposal_svc.deliberation.wordlist import word_list
 from proposal_svc.service.proposals import ACTIVE, get_proposal
 from services import outbox
 from services.auth import Principal
-from services.events import CommentDeleted, CommentEdited, CommentPosted
+from services.events import CommentDeleted, CommentEdited, CommentPosted, OpinionPosted
 from services.problems import ProblemError
 from services.ratelimit import RateLimiter
 
@@ -60,12 +60,18 @@ async def count_post(session: AsyncSession, ctx: ProposalContext, citizen: Princ
     )
 
 
-def new_comment(
-    ctx: ProposalContext, author: Principal, body: str, rule: HoldRule | None, **where: object
+async def insert_post(
+    session: AsyncSession,
+    ctx: ProposalContext,
+    author: Principal,
+    body: str,
+    rule: HoldRule | None,
+    **where: object,
 ) -> Comment:
-    """A comment or opinion being posted (``where``: its target, parent, stance)."""
+    """Insert a comment or opinion being posted (``where``: its target, parent, stance),
+    ``held`` when ``rule`` holds it; flushed, so that its decision and events can follow."""
     where.setdefault("by_proposal_author", False)
-    return Comment(
+    comment = Comment(
         id=uuid.uuid4(),
         author_id=author.citizen_id,
         status="held" if rule else "published",
@@ -77,6 +83,22 @@ def new_comment(
         created_at=ctx.clock.now(),
         **where,
     )
+    session.add(comment)
+    await session.flush()
+    return comment
+
+
+async def announce_post(
+    session: AsyncSession,
+    ctx: ProposalContext,
+    comment: Comment,
+    rule: HoldRule | None,
+    posted: CommentPosted | OpinionPosted,
+) -> None:
+    """The post's event, then (when a rule holds it) the hold's decision and event."""
+    outbox.add(session, posted)
+    if rule:
+        await hold(session, ctx, comment, rule, at_posting=True)
 
 
 async def _parent(
@@ -129,7 +151,8 @@ async def post_comment(
     parent = await _parent(session, proposal_id, data.parent_id)
     await count_post(session, ctx, citizen)
     rule = screen_body(ctx, body)
-    comment = new_comment(
+    comment = await insert_post(
+        session,
         ctx,
         citizen,
         body,
@@ -138,23 +161,17 @@ async def post_comment(
         parent_id=parent.id if parent else None,
         by_proposal_author=proposal.author_id == citizen.citizen_id,
     )
-    session.add(comment)
-    await session.flush()
     day = comment.created_at.astimezone(KST).date().isoformat()
     await repository.count_on_timeline(session, proposal_id, comment.created_at, day)
-    outbox.add(
-        session,
-        CommentPosted(
-            comment_id=comment.id,
-            target_type="proposal",
-            target_id=proposal_id,
-            parent_id=comment.parent_id,
-            status="held" if rule else "published",
-            posted_at=comment.created_at,
-        ),
+    posted = CommentPosted(
+        comment_id=comment.id,
+        target_type="proposal",
+        target_id=proposal_id,
+        parent_id=comment.parent_id,
+        status="held" if rule else "published",
+        posted_at=comment.created_at,
     )
-    if rule:
-        await hold(session, ctx, comment, rule, at_posting=True)
+    await announce_post(session, ctx, comment, rule, posted)
     return comment
 
 

@@ -12,14 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proposal_svc.bootstrap import ProposalContext
 from proposal_svc.deliberation import repository
-from proposal_svc.deliberation.comments import clean_body, count_post, new_comment, screen_body
+from proposal_svc.deliberation.comments import (
+    announce_post,
+    clean_body,
+    count_post,
+    insert_post,
+    screen_body,
+)
 from proposal_svc.deliberation.common import comment_key, decode_cursor, paginate
 from proposal_svc.deliberation.models import STANCES, Comment
-from proposal_svc.deliberation.moderation import hold
 from proposal_svc.deliberation.repository import SortKey
 from proposal_svc.deliberation.schemas import OpinionCreate
 from proposal_svc.service.forums import get_forum
-from services import outbox
 from services.auth import Principal
 from services.events import OpinionPosted
 from services.problems import ProblemError
@@ -45,22 +49,18 @@ async def post_opinion(
     body = clean_body(ctx, data.body)
     await count_post(session, ctx, citizen)
     rule = screen_body(ctx, body)
-    opinion = new_comment(ctx, citizen, body, rule, forum_id=forum_id, stance=data.stance)
-    session.add(opinion)
-    await session.flush()
-    outbox.add(
-        session,
-        OpinionPosted(
-            comment_id=opinion.id,
-            target_type="forum",
-            target_id=forum_id,
-            stance=data.stance,
-            status="held" if rule else "published",
-            posted_at=opinion.created_at,
-        ),
+    opinion = await insert_post(
+        session, ctx, citizen, body, rule, forum_id=forum_id, stance=data.stance
     )
-    if rule:
-        await hold(session, ctx, opinion, rule, at_posting=True)
+    posted = OpinionPosted(
+        comment_id=opinion.id,
+        target_type="forum",
+        target_id=forum_id,
+        stance=data.stance,
+        status="held" if rule else "published",
+        posted_at=opinion.created_at,
+    )
+    await announce_post(session, ctx, opinion, rule, posted)
     return opinion
 
 
