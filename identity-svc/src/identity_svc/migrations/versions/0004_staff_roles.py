@@ -1,8 +1,8 @@
 """Role grants accept the staff roles moderator and forum_staff (the schemas and the sandbox
 already offered them; the check constraint still refused them).
 
-Revision ID: 0003_staff_roles
-Revises: 0002
+Revision ID: 0004_staff_roles
+Revises: 0003
 Create Date: 2026-12-02 09:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0003_staff_roles"
-down_revision: str | None = "0002"
+revision: str = "0004_staff_roles"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
