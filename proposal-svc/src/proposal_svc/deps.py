@@ -20,6 +20,7 @@ __all__ = [
     "CurrentCommittee",
     "CurrentForumStaff",
     "CurrentModerator",
+    "EligibleCommenter",
     "EligibleProposer",
     "SessionDep",
     "get_ctx",
@@ -39,6 +40,10 @@ CurrentCitizen = Annotated[Principal, Depends(require_roles("citizen"))]
 #: A citizen the platform's eligibility rules let propose (403 ``ineligible-*`` otherwise).
 EligibleProposer = Annotated[
     Principal, Depends(require_eligible("propose", require_roles("citizen")))
+]
+#: A citizen the platform's eligibility rules let comment (comments, replies, forum opinions).
+EligibleCommenter = Annotated[
+    Principal, Depends(require_eligible("comment", require_roles("citizen")))
 ]
 #: A moderator (hides).
 CurrentAdmin = Annotated[Principal, Depends(require_roles("admin"))]

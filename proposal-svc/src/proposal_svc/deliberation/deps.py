@@ -1,26 +1,18 @@
-"""Who may call the deliberation routes, as ``Annotated`` dependencies."""
+"""Who may call the deliberation routes, as ``Annotated`` aliases of ``proposal_svc.deps`` (where
+the checks of identity-svc's current roles and suspension apply to every route alike)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from proposal_svc.deps import CurrentCitizen, CurrentModerator, EligibleCommenter
+from services.auth import CurrentPrincipal
 
-from fastapi import Depends
+__all__ = ["AnyCaller", "CurrentModerator", "Deliberator", "Poster"]
 
-from proposal_svc.deps import CurrentCitizen, CurrentModerator
-from services.auth import CurrentPrincipal, Principal
-
-__all__ = ["AnyCaller", "CurrentModerator", "Deliberator", "may_deliberate"]
-
-
-async def may_deliberate(citizen: CurrentCitizen) -> Principal:
-    """A citizen who may post, like and report: verified (``proposal_svc.deps.CurrentCitizen``,
-    which is where a suspended citizen is refused once it asks identity-svc's current status).
-    Eligibility rules (a minimum age, residency...) plug in here, the one dependency every
-    deliberation write goes through: raise a 403 problem to refuse."""
-    return citizen
-
-
-#: A citizen who may take part in deliberation (post, edit, delete, like, report).
-Deliberator = Annotated[Principal, Depends(may_deliberate)]
+#: A citizen who posts (a comment, a reply, a forum opinion): verified, and let by the
+#: platform's eligibility rules for ``comment`` (``PLATFORM_ELIGIBILITY``; 403 ``ineligible-*``).
+Poster = EligibleCommenter
+#: A citizen who likes, reports, or edits or deletes their own post: verified is enough (taking
+#: part is posting; a minor may still report abuse).
+Deliberator = CurrentCitizen
 #: Any signed-in caller (the use case decides what they may see).
 AnyCaller = CurrentPrincipal

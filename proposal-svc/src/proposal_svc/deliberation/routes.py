@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from proposal_svc.deliberation import comments, opinions, reactions, views
-from proposal_svc.deliberation.deps import AnyCaller, Deliberator
+from proposal_svc.deliberation.deps import AnyCaller, Deliberator, Poster
 from proposal_svc.deliberation.repository import SortKey
 from proposal_svc.deliberation.schemas import (
     CommentCounts,
@@ -59,7 +59,8 @@ def _created(location: str) -> dict[int | str, dict[str, Any]]:
     description=(
         "One level of replies: a `parent_id` naming a reply attaches to its top-level comment. "
         "A text with a phone number, a resident registration number or a listed word is "
-        "held for review (`status: held`, no body shown). Rate-limited per citizen (429)."
+        "held for review (`status: held`, no body shown). Rate-limited per citizen (429). "
+        "The platform's eligibility rules for `comment` apply (403 `ineligible-*`)."
     ),
     responses={
         **_created("/v1/comments/{id}"),
@@ -69,7 +70,7 @@ def _created(location: str) -> dict[int | str, dict[str, Any]]:
 async def post_comment(
     proposal_id: uuid.UUID,
     body: CommentCreate,
-    citizen: Deliberator,
+    citizen: Poster,
     session: SessionDep,
     ctx: CtxDep,
     response: Response,
@@ -213,7 +214,8 @@ async def get_report(
     summary="Post an opinion with a stance in an open forum (verified citizens)",
     description=(
         "A citizen may post several; the stance counts take each person's latest published "
-        "one. Held like comments; rate-limited together with them."
+        "one. Held like comments; rate-limited together with them; the eligibility rules for "
+        "`comment` apply."
     ),
     responses={
         **_created("/v1/comments/{id}"),
@@ -223,7 +225,7 @@ async def get_report(
 async def post_opinion(
     forum_id: uuid.UUID,
     body: OpinionCreate,
-    citizen: Deliberator,
+    citizen: Poster,
     session: SessionDep,
     ctx: CtxDep,
     response: Response,
