@@ -125,3 +125,32 @@ async def test_heads_recount_and_bad_queries(
     assert (await client.get(f"/v1/ledger/recount/ballot/{forum}")).status_code == 422
     assert (await client.get("/v1/ledger/receipts/not-a-uuid")).status_code == 422
     assert (await client.get(f"/v1/ledger/audit/targets/{forum}")).status_code == 404
+
+
+async def test_public_reads_carry_etags_and_are_fresh_the_moment_a_batch_lands(
+    client: httpx.AsyncClient, sessions: Sessions, ctx: LedgerContext
+) -> None:
+    target = uuid.uuid4()
+    events = [vote_cast(target) for _ in range(3)]
+    async with transaction(sessions) as session:
+        await ledger.append(session, ctx, events[:2])
+    head = await client.get("/v1/ledger/head")
+    assert head.headers["cache-control"] == "public, max-age=1, stale-while-revalidate=5"
+    etag = head.headers["etag"]
+    unchanged = await client.get("/v1/ledger/head", headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    receipt = await client.get(f"/v1/ledger/receipts/{events[0].vote_id}")
+    assert receipt.json()["tree_size"] == 2
+    async with transaction(sessions) as session:
+        await ledger.append(session, ctx, events[2:])
+    # The copies are keyed on the log's size: the next read sees the new batch at once.
+    changed = await client.get("/v1/ledger/head", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["tree_size"] == 3
+    assert changed.headers["etag"] != etag
+    receipt = await client.get(f"/v1/ledger/receipts/{events[0].vote_id}")
+    assert receipt.json()["tree_size"] == 3
+    fixed = await client.get("/v1/ledger/heads/2")
+    assert fixed.headers["cache-control"] == "public, max-age=86400, stale-while-revalidate=0"
+    signed_in = await client.get("/v1/ledger/head", headers={"Authorization": "Bearer x"})
+    assert signed_in.headers["cache-control"] == "private, no-store"

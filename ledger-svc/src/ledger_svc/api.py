@@ -14,9 +14,34 @@ from ledger_svc.deps import ContextDep, SessionDep
 from ledger_svc.fabric.contract import batch_id
 from ledger_svc.models import AuditResult, Batch
 from ledger_svc.treehead import TreeHead
+from services.http_cache import CachePolicy
 from services.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+
+#: How each public read may be reused (docs/api.md, "Caching"). A signed head of a given size and a
+#: consistency proof between two sizes never change; the latest head and a receipt against it
+#: change with every batch (their version is the log's size), the keys when one is added or
+#: retired. Recounts are not kept: a public recount is computed when asked.
+_LOG_SIZE = "SELECT max(tree_size) FROM tree_heads"
+CACHE_POLICIES = (
+    CachePolicy("/v1/ledger/head", r"/v1/ledger/head", 1, 5, 3600.0, _LOG_SIZE),
+    CachePolicy(
+        "/v1/ledger/receipts/{vote_id}", r"/v1/ledger/receipts/[^/]+", 1, 5, 3600.0, _LOG_SIZE
+    ),
+    CachePolicy("/v1/ledger/heads/{tree_size}", r"/v1/ledger/heads/\d+", 86400, 0, 3600.0),
+    CachePolicy(
+        "/v1/ledger/proofs/consistency", r"/v1/ledger/proofs/consistency", 86400, 0, 3600.0
+    ),
+    CachePolicy(
+        "/v1/ledger/keys",
+        r"/v1/ledger/keys",
+        60,
+        300,
+        3600.0,
+        "SELECT count(*) || ':' || count(retired_at) FROM ledger_signing_keys",
+    ),
+)
 
 _ROOT = "5f1bbd1b4fc3c4e3f7b5f3c8a6c0a2b1d2e3f405162738495a6b7c8d9e0f1a2b"
 _HEAD_EXAMPLE = {

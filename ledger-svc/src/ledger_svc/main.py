@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from ledger_svc.api import router
+from ledger_svc.api import CACHE_POLICIES, router
 from ledger_svc.backend import LocalBackend
 from ledger_svc.bootstrap import LedgerContext, bootstrap
 from ledger_svc.deps import ContextDep
@@ -82,6 +82,7 @@ def create_app(
             ],
             key_source=key_source,
             lifespan_hooks=[ledger_lifespan],
+            cache_policies=CACHE_POLICIES,
         ),
     )
     app.state.ctx = context

@@ -24,6 +24,7 @@ from services import nats as nats_mod
 from services.auth import JWKSCache, KeySource, TokenVerifier
 from services.config import ServiceSettings
 from services.db import create_engine, create_sessionmaker, is_connection_error
+from services.http_cache import CachePolicy, HttpCacheMiddleware
 from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
 from services.problems import (
@@ -53,6 +54,8 @@ class ServiceSpec:
     key_source: Callable[[FastAPI], KeySource] | None = None
     lifespan_hooks: Sequence[LifespanHook] = ()
     connect_nats: bool = True
+    #: Public reads answered with ETag/Cache-Control and a per-process copy (services.http_cache).
+    cache_policies: Sequence[CachePolicy] = ()
 
 
 async def _keep_nats(app: FastAPI, url: str, name: str) -> None:
@@ -137,6 +140,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         limit=settings.in_flight_limit,
         max_wait=settings.max_queue_seconds,
     )
+    # Outside the in-flight limit: a copy served from memory takes no request slot.
+    app.add_middleware(HttpCacheMiddleware, policies=spec.cache_policies)
     app.add_middleware(RequestContextMiddleware)
     for router in spec.routers:
         app.include_router(router)
