@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from proposal_svc import similarity
 from proposal_svc.api import forums, proposals
 from proposal_svc.bootstrap import ProposalContext, bootstrap
+from proposal_svc.caching import CACHE_POLICIES
 from proposal_svc.deliberation import api as deliberation
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
@@ -46,6 +47,7 @@ def create_app(
                 "projects, similar-proposal search on Korean text, and a public timeline."
             ),
             routers=[proposals, forums, *deliberation.ROUTERS],
+            cache_policies=CACHE_POLICIES,
             openapi_tags=[
                 {
                     "name": "proposals",

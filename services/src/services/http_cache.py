@@ -31,6 +31,7 @@ import asyncio
 import hashlib
 import re
 import time
+from datetime import UTC, datetime
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,8 +55,9 @@ class CachePolicy:
     max_age: int
     stale_while_revalidate: int
     server_ttl: float
-    #: One row, one column: changes whenever the resource does (bound parameters are the
-    #: pattern's named groups). None: the resource is immutable or ``server_ttl`` is its bound.
+    #: One row, one column: changes whenever the resource does (bound parameters: the
+    #: pattern's named groups and ``now``, the service clock's time). None: the resource is
+    #: immutable or ``server_ttl`` is its bound.
     version_sql: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -67,9 +69,15 @@ class CachePolicy:
         service's database (``app.state.engine``)."""
         if self.version_sql is None:
             return None
-        engine: AsyncEngine = scope["app"].state.engine
+        state = scope["app"].state
+        engine: AsyncEngine = state.engine
+        # ``:now`` is the service's clock (a test's manual clock too), for versions that depend
+        # on where now stands against a due date.
+        ctx = getattr(state, "ctx", None)
+        now = ctx.clock.now() if ctx is not None else datetime.now(UTC)
         async with engine.connect() as conn:
-            value = (await conn.execute(text(self.version_sql), match.groupdict())).scalar()
+            result = await conn.execute(text(self.version_sql), {**match.groupdict(), "now": now})
+            value = result.scalar()
         return "" if value is None else str(value)
 
     @property
@@ -135,7 +143,13 @@ class HttpCacheMiddleware:
             await self.app(scope, receive, send)
             return
         policy, match = found
-        version = await policy.version(scope, match)
+        try:
+            version = await policy.version(scope, match)
+        except Exception:
+            # The database is unreachable (or the version cannot be read): let the route answer
+            # as it would without a copy (503 database-unavailable, with its problem body).
+            await self.app(scope, receive, send)
+            return
         key = (scope["path"], scope.get("query_string", b""))
         entry = self._current(key, version)
         if entry is None:

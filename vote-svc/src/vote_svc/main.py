@@ -8,6 +8,7 @@ from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from vote_svc.api import router
 from vote_svc.bootstrap import VoteContext, bootstrap
+from vote_svc.caching import CACHE_POLICIES
 from vote_svc.internal import router as internal_router
 
 
@@ -26,6 +27,7 @@ def create_app(ctx: VoteContext | None = None, *, key_source: KeySource | None =
                 "voter's per-target tag) and is published as `vote.cast` for the ledger."
             ),
             routers=[router, internal_router],
+            cache_policies=CACHE_POLICIES,
             openapi_tags=[
                 {"name": "votes", "description": "Casting agreements and ballots, and receipts"},
                 {"name": "tallies", "description": "Public counts per proposal and forum"},
