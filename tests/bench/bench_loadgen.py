@@ -41,8 +41,11 @@ def say(line: str) -> None:
 
 
 def render(job: dict[str, Any]) -> list[bytes]:
-    """Every request of the job as the bytes put on the wire."""
+    """Every request of the job as the bytes put on the wire: agreements (``pairs``), or reads
+    (``get_paths``, taken in turn, with the job's ``headers``)."""
     host = f"{job['host']}:{job['port']}".encode()
+    if "get_paths" in job:
+        return render_gets(job, host)
     path = job["path"].encode()
     tokens: list[str] = job["tokens"]
     proposals: list[str] = job["proposals"]
@@ -62,6 +65,16 @@ def render(job: dict[str, Any]) -> list[bytes]:
             + body
         )
     return requests
+
+
+def render_gets(job: dict[str, Any], host: bytes) -> list[bytes]:
+    headers = b"".join(f"{k}: {v}\r\n".encode() for k, v in job.get("headers", {}).items())
+    paths = [
+        b"GET " + p.encode() + b" HTTP/1.1\r\nHost: " + host + b"\r\n" + headers + b"\r\n"
+        for p in job["get_paths"]
+    ]
+    total = int(float(job["rate"]) * float(job["duration"])) + 1
+    return [paths[i % len(paths)] for i in range(total)]
 
 
 class Parser:
@@ -100,6 +113,8 @@ class Parser:
                 if size == 0:
                     end = pos
                     break
+        elif status in (204, 304):
+            end = start  # no body whatever the headers say (RFC 9112 §6.3)
         else:
             marker = head.find(b"\r\ncontent-length:")
             if marker < 0:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Uuid,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,6 +40,7 @@ __all__ = [
     "Obligation",
     "OutboxMessage",
     "Proposal",
+    "ProposalListVersion",
     "TierCrossing",
     "TimelineEntry",
 ]
@@ -187,3 +190,15 @@ class Forum(Base):
         CheckConstraint("mode IN ('online', 'offline', 'hybrid')", name="mode"),
         Index("ix_forums_status_times", "status", "opens_at", "closes_at"),
     )
+
+
+class ProposalListVersion(Base):
+    """One row: the version of the proposal list, bumped at the commit of every transaction that
+    changes a proposal (a trigger of migration 0003_read_versions; proposal_svc/caching.py)."""
+
+    __tablename__ = "proposal_list_version"
+
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+    __table_args__ = (CheckConstraint("one", name="one_row"),)
