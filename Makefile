@@ -71,6 +71,7 @@ bench: sync
 	$(RUN) python tests/bench/bench_foundation.py
 	$(RUN) python tests/bench/bench_ledger.py
 	$(RUN) python tests/bench/bench_agreements.py
+	$(RUN) python tests/bench/bench_reads.py
 	$(RUN) python tests/bench/bench_fabric.py
 
 clean:
