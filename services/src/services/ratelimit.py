@@ -44,13 +44,14 @@ A service creates the table with :func:`create_rate_limit_table` in one of its m
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,8 +62,11 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RateRule",
+    "RateRules",
+    "citizen_key",
     "create_rate_limit_table",
     "hit_on_driver",
+    "network_key",
     "purge",
     "rate_limits",
 ]
@@ -94,6 +98,27 @@ class RateRule(BaseModel):
     def describe(self) -> str:
         """``"5 per 60 s"``, for problem details."""
         return f"{self.limit} per {self.seconds} s{' (sliding)' if self.sliding else ''}"
+
+
+def _distinct_windows(rules: list[RateRule]) -> list[RateRule]:
+    if len({rule.seconds for rule in rules}) != len(rules):
+        raise ValueError("rate rules need distinct windows (seconds)")
+    return rules
+
+
+#: A setting's list of rules (JSON: ``[{"limit": 5, "seconds": 60}]``; ``[]``: no limit),
+#: refused at start when two rules share a window.
+RateRules = Annotated[list[RateRule], AfterValidator(_distinct_windows)]
+
+
+def citizen_key(citizen_id: uuid.UUID) -> str:
+    """The key of a citizen's counters."""
+    return f"citizen:{citizen_id}"
+
+
+def network_key(network: str) -> str:
+    """The key of a client network's counters (services.client: ``"203.0.113.0/24"``)."""
+    return f"net:{network}"
 
 
 class RateLimited(ProblemError):
