@@ -56,7 +56,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.clock import Clock, SystemClock
-from services.problems import ProblemError
+from services.problems import PROBLEM_TYPE_BASE, ProblemError
 
 __all__ = [
     "RateLimited",
@@ -68,6 +68,7 @@ __all__ = [
     "hit_on_driver",
     "network_key",
     "purge",
+    "rate_limited_example",
     "rate_limits",
 ]
 
@@ -119,6 +120,24 @@ def citizen_key(citizen_id: uuid.UUID) -> str:
 def network_key(network: str) -> str:
     """The key of a client network's counters (services.client: ``"203.0.113.0/24"``)."""
     return f"net:{network}"
+
+
+def rate_limited_example(
+    bucket: str, rule: RateRule, instance: str, retry_after: int = 42
+) -> dict[str, Any]:
+    """The body of a :class:`RateLimited` answer, for a route's OpenAPI example."""
+    return {
+        "type": PROBLEM_TYPE_BASE + "rate-limited",
+        "title": "Too many requests",
+        "status": 429,
+        "detail": f"At most {rule.describe()} for {bucket}; try again in {retry_after} s.",
+        "instance": instance,
+        "request_id": "3f7c1d0e-8a51-4a0e-9a1b-0d7f2b1c9e11",
+        "bucket": bucket,
+        "limit": rule.limit,
+        "window_seconds": rule.seconds,
+        "retry_after": retry_after,
+    }
 
 
 class RateLimited(ProblemError):

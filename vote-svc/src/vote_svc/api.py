@@ -12,9 +12,11 @@ from services.auth import Principal
 from services.canonical import TargetType
 from services.client import ClientDep, ClientInfo
 from services.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_responses
+from services.ratelimit import rate_limited_example
 from vote_svc import hot_path
+from vote_svc.config import DEFAULT_CITIZEN_LIMITS
 from vote_svc.deps import BallotBoxDep, CurrentCitizen, EligibleVoter, SessionDep
-from vote_svc.integrity.limits import Caster
+from vote_svc.integrity.limits import CAST_BUCKET, Caster
 from vote_svc.schemas import (
     AgreementCreate,
     AgreementPublic,
@@ -98,9 +100,15 @@ def _receipt(vote: CastVote) -> Receipt:
         "`rate-limited` with `Retry-After` (docs/abuse-limits.md)."
     ),
     responses=_with_example(
-        problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
-        409,
-        _already_voted_example("proposal"),
+        _with_example(
+            problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+            409,
+            _already_voted_example("proposal"),
+        ),
+        429,
+        rate_limited_example(
+            CAST_BUCKET, DEFAULT_CITIZEN_LIMITS[0], "/v1/votes/agreements", retry_after=17
+        ),
     ),
 )
 async def agree(
