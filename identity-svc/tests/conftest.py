@@ -38,6 +38,9 @@ async def identity_settings(
         database_url=await clone_database(pg_server, identity_template),
         nats_url=service_env["nats_url"],
         sandbox_roles=True,
+        # Every in-process client is 127.0.0.1, one network; the limit has its own tests
+        # (test_verification_limits.py).
+        verification_rate_limits=[],
     )
 
 

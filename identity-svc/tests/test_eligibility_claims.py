@@ -70,6 +70,13 @@ async def test_tokens_carry_the_eligibility_claims(
         adult["citizen_id"],
     )
     assert stored == date(1988, 3, 1)
+    # And when the account was created, cut to the hour (vote-svc's integrity signals).
+    created = await fetchval(
+        identity_settings,
+        "SELECT created_at FROM citizens WHERE id = $1::uuid",
+        adult["citizen_id"],
+    )
+    assert claims["since"] == int(created.timestamp()) // 3600 * 3600
 
 
 async def test_refreshed_tokens_carry_them_too_and_a_later_provider_keeps_what_was_said(

@@ -36,6 +36,10 @@ async def proposal_settings(
         environment="test",
         database_url=await clone_database(pg_server, proposal_template),
         nats_url=service_env["nats_url"],
+        # Tests submit many proposals per citizen, all from 127.0.0.1; the limits have their
+        # own tests (test_proposal_limits.py).
+        proposal_rate_limits=[],
+        proposal_network_rate_limits=[],
     )
 
 

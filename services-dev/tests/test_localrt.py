@@ -240,6 +240,10 @@ def test_defaults_and_exported_environment(tmp_path: Path) -> None:
     assert "IDENTITY_JWKS_URL" not in env
     assert env["IDENTITY_SANDBOX_ROLES"] == "true"
     assert env["IDENTITY_DATA_DIR"] == str(tmp_path / "identity")
+    # One machine, one network: the per-network rate limits are off, the per-citizen ones on.
+    assert env["VOTE_NETWORK_RATE_LIMITS"] == env["IDENTITY_VERIFICATION_RATE_LIMITS"] == "[]"
+    assert env["PROPOSAL_PROPOSAL_NETWORK_RATE_LIMITS"] == "[]"
+    assert "VOTE_CITIZEN_RATE_LIMITS" not in env
     for spec in SERVICES:
         assert f"{spec.prefix}_DATABASE_URL" in env
 

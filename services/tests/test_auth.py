@@ -106,6 +106,14 @@ async def test_eligibility_claims_are_carried_and_optional(
     # A token from before the claims existed still verifies; the facts are unknown.
     old = await verifier.verify(token(keys))
     assert (old.age, old.foreigner, old.residency) == (None, None, None)
+    assert old.account_since is None
+
+
+async def test_the_since_claim_is_the_accounts_creation(
+    keys: Keys, verifier: TokenVerifier
+) -> None:
+    principal = await verifier.verify(token(keys, since=1_764_630_000))
+    assert principal.account_since == datetime.fromtimestamp(1_764_630_000, UTC)
 
 
 @pytest.mark.parametrize(
@@ -117,8 +125,19 @@ async def test_eligibility_claims_are_carried_and_optional(
         {"age": 17.5},
         {"foreigner": "no"},
         {"residency": "tourist"},
+        {"since": "2026-12-01"},
+        {"since": -5},
     ],
-    ids=["age-string", "age-bool", "age-negative", "age-float", "foreigner-string", "residency"],
+    ids=[
+        "age-string",
+        "age-bool",
+        "age-negative",
+        "age-float",
+        "foreigner-string",
+        "residency",
+        "since-string",
+        "since-negative",
+    ],
 )
 async def test_malformed_eligibility_claims_reject_the_token(
     keys: Keys, verifier: TokenVerifier, claim: dict[str, Any]

@@ -19,12 +19,13 @@ from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.clock import ManualClock
-from services.db import create_engine, create_sessionmaker, transaction
+from services.db import create_engine, create_sessionmaker, driver_connection, transaction
 from services.ratelimit import (
     RateLimited,
     RateLimiter,
     RateRule,
     create_rate_limit_table,
+    hit_on_driver,
     purge,
     rate_limits,
 )
@@ -257,3 +258,55 @@ async def test_two_processes_at_once_agree_on_one_count(
     theirs = int(output.decode().strip().splitlines()[-1])
     assert sum(ours) + theirs == 30, (sum(ours), theirs)
     assert (await _counts(sessions))["comment.post", "citizen-1", 3600] == (30, 0)
+
+
+async def _driver_hit(
+    engine: AsyncEngine, clock: ManualClock, hits: list[tuple[str, str, list[RateRule]]]
+) -> int | None:
+    """:func:`hit_on_driver` outside any transaction; None when accepted, else Retry-After."""
+    refused: RateLimited | None = None
+    async with driver_connection(engine) as driver:
+        try:
+            await hit_on_driver(driver, hits, clock.now())
+        except RateLimited as exc:
+            refused = exc
+    if refused is None:
+        return None
+    assert refused.headers == {"Retry-After": str(refused.retry_after)}
+    return refused.retry_after
+
+
+async def test_a_driver_hit_counts_every_key_in_one_go_and_a_refusal_takes_all_back(
+    engine: AsyncEngine, sessions: Sessions, clock: ManualClock
+) -> None:
+    clock.advance(seconds=20)
+    citizen = ("vote.agree", "citizen:a", [PER_MINUTE, PER_DAY])
+    network = ("vote.agree.net", "net:203.0.113.0/24", [RateRule(limit=4, seconds=60)])
+    assert [await _driver_hit(engine, clock, [citizen, network]) for _ in range(3)] == [None] * 3
+    # The citizen's minute is spent: refused, and neither the citizen's nor the network's
+    # counters moved.
+    assert await _driver_hit(engine, clock, [citizen, network]) == 40
+    counts = await _counts(sessions)
+    assert counts["vote.agree", "citizen:a", 60] == (3, 0)
+    assert counts["vote.agree.net", "net:203.0.113.0/24", 60] == (3, 0)
+    # Another citizen of the same network has one hit left there, then the network refuses.
+    other = ("vote.agree", "citizen:b", [PER_MINUTE])
+    assert await _driver_hit(engine, clock, [other, network]) is None
+    assert await _driver_hit(engine, clock, [other, network]) == 40
+    assert (await _counts(sessions))["vote.agree", "citizen:b", 60] == (1, 0)
+
+
+async def test_a_driver_hit_keeps_the_sessions_windows(
+    engine: AsyncEngine, sessions: Sessions, clock: ManualClock
+) -> None:
+    # The same sliding sequence as through a session (the test above): the same answers.
+    rule = RateRule(limit=10, seconds=60, sliding=True)
+    hit = [("comment.post", "citizen-1", [rule])]
+    clock.advance(seconds=50)
+    assert [await _driver_hit(engine, clock, hit) for _ in range(10)] == [None] * 10
+    assert await _driver_hit(engine, clock, hit) == 16
+    clock.advance(seconds=16)
+    assert await _driver_hit(engine, clock, hit) is None
+    assert await _driver_hit(engine, clock, hit) == 6
+    # And a session's limiter reads the counters the driver wrote.
+    assert await _hit(sessions, RateLimiter(clock), [rule]) == 6

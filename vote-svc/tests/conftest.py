@@ -43,6 +43,11 @@ async def vote_settings(
         # the in-flight bound (the pool's size) rather than being refused after the default
         # wait on a busy test machine.
         max_queue_seconds=60,
+        # The same tests cast hundreds of votes per citizen and from one network (in-process,
+        # every client is 127.0.0.1) within seconds; the limits have tests of their own
+        # (test_vote_limits.py), which set them.
+        citizen_rate_limits=[],
+        network_rate_limits=[],
     )
 
 

@@ -24,6 +24,7 @@ from identity_svc.schemas import (
 )
 from identity_svc.service import citizens, sessions, verification
 from identity_svc.service.citizens import CitizenView
+from services.client import ClientDep
 from services.problems import problem_responses
 
 router = APIRouter(prefix="/v1/identity")
@@ -85,12 +86,14 @@ def _admin_view(view: CitizenView) -> CitizenAdminView:
         "Opens a verification attempt with the provider (for `barocert_kakao`, sends the "
         "person a request to confirm in KakaoTalk) and answers what the front end does next. "
         "A provider that refuses the person answers 422 `verification-rejected`, one that "
-        "cannot be reached 503 `provider-unavailable`."
+        "cannot be reached 503 `provider-unavailable`. Attempts are rate-limited per client "
+        "network (/24 or /48): past the limit, 429 `rate-limited` with `Retry-After` and no "
+        "attempt opened (docs/abuse-limits.md)."
     ),
-    responses=problem_responses(400, 413, 422, 502, 503),
+    responses=problem_responses(400, 413, 422, 429, 502, 503),
 )
 async def start_verification(
-    body: VerificationCreate, session: SessionDep, ctx: CtxDep
+    body: VerificationCreate, session: SessionDep, ctx: CtxDep, client: ClientDep
 ) -> VerificationPublic:
     person = body.person
     request = StartRequest(
@@ -99,7 +102,9 @@ async def start_verification(
         if person is not None
         else None,
     )
-    attempt, next_step = await verification.start_verification(session, ctx, body.provider, request)
+    attempt, next_step = await verification.start_verification(
+        session, ctx, body.provider, request, network=client.network
+    )
     return VerificationPublic(
         verification_id=attempt.id,
         provider=attempt.provider,

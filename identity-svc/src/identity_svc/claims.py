@@ -5,6 +5,11 @@ citizen row keeps the age band (statistics) and the first day of the birth month
 The ``age`` claim is the whole years the citizen has *certainly* reached on the day the token is
 issued: with only the month known, a birthday counts from the first day of the following month,
 so the claim is never older than the person (at most a month late, never early).
+
+Tokens also carry ``since``: when the account was created (the person's first verification),
+as a NumericDate cut to the hour. vote-svc keeps the account's age at voting time with each
+vote's integrity signals (docs/integrity.md: a burst of brand-new accounts is a signal); the
+hour is all it needs, and no more precise instant of a person's sign-up leaves identity-svc.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class EligibilityFacts:
     verified_at: datetime
     is_foreigner: bool | None
     residency: str | None
+    #: When the citizen row was created (the first verification).
+    created_at: datetime | None = None
 
     def age(self, today: date) -> int:
         """The ``age`` claim on ``today`` (see the module doc). A citizen verified before the
@@ -92,4 +99,6 @@ class EligibilityFacts:
             claims["foreigner"] = self.is_foreigner
         if self.residency is not None:
             claims["residency"] = self.residency
+        if self.created_at is not None:
+            claims["since"] = int(self.created_at.timestamp()) // 3600 * 3600
         return claims

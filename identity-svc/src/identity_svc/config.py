@@ -9,6 +9,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from services.config import ServiceSettings, service_config
 from services.internal_auth import decode_service_keys, dev_internal_keys
+from services.ratelimit import RateRule, RateRules
+
+#: Generous: a carrier's NAT or an office puts many people behind one network.
+DEFAULT_VERIFICATION_LIMITS = (
+    RateRule(limit=60, seconds=600, sliding=True),
+    RateRule(limit=1000, seconds=86400),
+)
 
 #: Development-only secrets. Production refuses to start with any of them.
 _DEV_CI_PEPPER = "dev-only-ci-pepper-change-me"
@@ -40,6 +47,13 @@ class IdentitySettings(ServiceSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
     verification_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    #: Per client network (/24, /48; services.client): verification attempts started, e.g.
+    #: ``IDENTITY_VERIFICATION_RATE_LIMITS='[{"limit": 30, "seconds": 600}]'``; ``[]``: none.
+    #: Starting costs a provider request (and, with barocert, a message to a person's phone),
+    #: so a script must not start thousands (docs/abuse-limits.md).
+    verification_rate_limits: RateRules = Field(
+        default_factory=lambda: list(DEFAULT_VERIFICATION_LIMITS)
+    )
     #: How long a retired signing key stays in the JWKS (tokens it signed must still verify).
     retired_key_grace_seconds: int = Field(default=7200, ge=0)
     #: The sandbox provider (fake personas). ``None`` means: on unless the environment is production.

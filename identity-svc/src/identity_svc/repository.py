@@ -91,6 +91,7 @@ async def eligibility_facts(session: AsyncSession, citizen_id: uuid.UUID) -> Eli
                 Citizen.verified_at,
                 Citizen.is_foreigner,
                 Citizen.residency,
+                Citizen.created_at,
             ).where(Citizen.id == citizen_id)
         )
     ).one()
@@ -100,6 +101,7 @@ async def eligibility_facts(session: AsyncSession, citizen_id: uuid.UUID) -> Eli
         verified_at=row.verified_at,
         is_foreigner=row.is_foreigner,
         residency=row.residency,
+        created_at=row.created_at,
     )
 
 

@@ -40,6 +40,7 @@ from proposal_svc.schemas import (
     TimelinePublicEntry,
 )
 from proposal_svc.service.proposals import ProposalDetail
+from services.client import ClientDep
 from services.problems import problem_responses
 
 proposals = APIRouter(prefix="/v1/proposals", tags=["proposals"])
@@ -131,14 +132,21 @@ def _forum(f: Forum) -> ForumPublic:
     description=(
         "Text is NFC-normalised. The answer lists similar existing proposals found on Korean "
         "text. A citizen the platform's eligibility rules do not let propose answers 403 "
-        "`ineligible-age`, `ineligible-foreigner` or `ineligible-residency` (docs/identity.md)."
+        "`ineligible-age`, `ineligible-foreigner` or `ineligible-residency` (docs/identity.md). "
+        "Submissions are rate-limited per citizen and per client network: past a limit, 429 "
+        "`rate-limited` with `Retry-After` and nothing written (docs/abuse-limits.md)."
     ),
-    responses=problem_responses(400, 401, 403, 413, 422),
+    responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
 async def create_proposal(
-    body: ProposalCreate, citizen: EligibleProposer, session: SessionDep, ctx: CtxDep
+    body: ProposalCreate,
+    citizen: EligibleProposer,
+    session: SessionDep,
+    ctx: CtxDep,
+    client: ClientDep,
 ) -> ProposalPublic:
-    return _public(await service.proposals.submit(session, ctx, citizen, body), ctx)
+    detail = await service.proposals.submit(session, ctx, citizen, body, network=client.network)
+    return _public(detail, ctx)
 
 
 @proposals.get("", summary="List proposals", responses=problem_responses(400, 422))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from proposal_svc.deliberation.settings import DeliberationSettings
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
+from services.ratelimit import RateRule, RateRules
 
 ObligationKind = Literal["department_answer", "forum", "mayor_answer", "budget_review"]
 
@@ -34,6 +35,9 @@ DEFAULT_TIERS = [
     TierRule(name="forum", threshold=100, obligation="forum", due_days=30),
     TierRule(name="mayor_answer", threshold=1000, obligation="mayor_answer", due_days=30),
 ]
+
+DEFAULT_PROPOSAL_LIMITS = (RateRule(limit=5, seconds=3600), RateRule(limit=20, seconds=86400))
+DEFAULT_PROPOSAL_NETWORK_LIMITS = (RateRule(limit=60, seconds=3600, sliding=True),)
 
 DEFAULT_CATEGORIES = [
     "transport",
@@ -59,6 +63,13 @@ class ProposalSettings(ServiceSettings, EligibilitySettings, DeliberationSetting
     service_name: str = "proposal-svc"
     port: int = 8002
     tiers: list[TierRule] = Field(default_factory=lambda: list(DEFAULT_TIERS))
+    #: Per citizen: proposals submitted, e.g. ``PROPOSAL_PROPOSAL_RATE_LIMITS='[{"limit": 3,
+    #: "seconds": 3600}]'``; ``[]``: none (docs/abuse-limits.md).
+    proposal_rate_limits: RateRules = Field(default_factory=lambda: list(DEFAULT_PROPOSAL_LIMITS))
+    #: Per client network (/24, /48; services.client): proposals submitted from it.
+    proposal_network_rate_limits: RateRules = Field(
+        default_factory=lambda: list(DEFAULT_PROPOSAL_NETWORK_LIMITS)
+    )
     #: Days a proposal accepts agreements.
     agreement_days: int = Field(default=30, ge=1, le=365)
     #: Days an automatically opened forum runs.

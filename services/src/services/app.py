@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services import nats as nats_mod
 from services.auth import JWKSCache, KeySource, TokenVerifier
+from services.client import parse_networks
 from services.config import ServiceSettings
 from services.db import create_engine, create_sessionmaker, is_connection_error
 from services.http_cache import CachePolicy, HttpCacheMiddleware
@@ -129,6 +130,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     install_problem_handlers(app)
     _install_unavailable_handler(app)
     # Added innermost first: the request id is set before any of the others run, and a request

@@ -34,6 +34,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import httpx
@@ -80,6 +81,8 @@ class Principal:
     foreigner: bool | None = None
     #: Resident, worker or student of the city, where a provider vouched for it.
     residency: Residency | None = None
+    #: When the account was created (the ``since`` claim, cut to the hour by identity-svc).
+    account_since: datetime | None = None
 
     def has_any(self, *roles: str) -> bool:
         """Whether the caller holds one of ``roles``."""
@@ -317,7 +320,16 @@ def _eligibility_claims(claims: dict[str, Any]) -> dict[str, Any]:
     residency = claims.get("residency")
     if residency is not None and residency not in RESIDENCIES:
         raise InvalidToken("malformed residency claim")
-    return {"age": age, "foreigner": foreigner, "residency": residency}
+    since = claims.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+        raise InvalidToken("malformed since claim")
+    account_since = datetime.fromtimestamp(since, UTC) if since is not None else None
+    return {
+        "age": age,
+        "foreigner": foreigner,
+        "residency": residency,
+        "account_since": account_since,
+    }
 
 
 def bearer_token(request: Request) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "production"]
@@ -59,6 +59,9 @@ class ServiceSettings(BaseSettings):
     #: Base64 key (>= 32 bytes) this service signs its internal requests with
     #: (docs/internal-api.md). Unset: the service's development key, refused in production.
     service_key: SecretStr | None = None
+    #: Addresses or networks of the reverse proxies whose ``X-Forwarded-For`` is believed
+    #: (services.client): the entry point (Caddy, the ingress). JSON list; loopback by default.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
 
     @property
     def service_key_bytes(self) -> bytes:
@@ -74,6 +77,15 @@ class ServiceSettings(BaseSettings):
                 "(the dev default is refused)"
             )
         return key
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, values: list[str]) -> list[str]:
+        import ipaddress
+
+        for value in values:
+            ipaddress.ip_network(value, strict=False)  # ValueError: refused at start
+        return values
 
     @property
     def in_flight_limit(self) -> int:

@@ -32,30 +32,43 @@ One row per (bucket, key, rule) is reused window after window, so the table grow
 number of distinct keys, not with hits; :func:`purge` deletes the rows of keys idle for longer
 than their window (run it from a periodic worker if keys are many and short-lived).
 
+A path that runs without a session (vote-svc's agreement hot path) counts with
+:func:`hit_on_driver` instead: every (bucket, key, rule) of the request in **one** statement on
+an asyncpg connection (autocommit), and one more to take them back if a rule refuses. Between the
+two, a concurrent hit of the same key may see the refused one's count for a moment and be refused
+too (at the limit only; the count is right again once the take-back commits).
+
 A service creates the table with :func:`create_rate_limit_table` in one of its migrations.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.clock import Clock, SystemClock
-from services.problems import ProblemError
+from services.problems import PROBLEM_TYPE_BASE, ProblemError
 
 __all__ = [
     "RateLimited",
     "RateLimiter",
     "RateRule",
+    "RateRules",
+    "citizen_key",
     "create_rate_limit_table",
+    "hit_on_driver",
+    "network_key",
     "purge",
+    "rate_limited_example",
     "rate_limits",
 ]
 
@@ -86,6 +99,45 @@ class RateRule(BaseModel):
     def describe(self) -> str:
         """``"5 per 60 s"``, for problem details."""
         return f"{self.limit} per {self.seconds} s{' (sliding)' if self.sliding else ''}"
+
+
+def _distinct_windows(rules: list[RateRule]) -> list[RateRule]:
+    if len({rule.seconds for rule in rules}) != len(rules):
+        raise ValueError("rate rules need distinct windows (seconds)")
+    return rules
+
+
+#: A setting's list of rules (JSON: ``[{"limit": 5, "seconds": 60}]``; ``[]``: no limit),
+#: refused at start when two rules share a window.
+RateRules = Annotated[list[RateRule], AfterValidator(_distinct_windows)]
+
+
+def citizen_key(citizen_id: uuid.UUID) -> str:
+    """The key of a citizen's counters."""
+    return f"citizen:{citizen_id}"
+
+
+def network_key(network: str) -> str:
+    """The key of a client network's counters (services.client: ``"203.0.113.0/24"``)."""
+    return f"net:{network}"
+
+
+def rate_limited_example(
+    bucket: str, rule: RateRule, instance: str, retry_after: int = 42
+) -> dict[str, Any]:
+    """The body of a :class:`RateLimited` answer, for a route's OpenAPI example."""
+    return {
+        "type": PROBLEM_TYPE_BASE + "rate-limited",
+        "title": "Too many requests",
+        "status": 429,
+        "detail": f"At most {rule.describe()} for {bucket}; try again in {retry_after} s.",
+        "instance": instance,
+        "request_id": "3f7c1d0e-8a51-4a0e-9a1b-0d7f2b1c9e11",
+        "bucket": bucket,
+        "limit": rule.limit,
+        "window_seconds": rule.seconds,
+        "retry_after": retry_after,
+    }
 
 
 class RateLimited(ProblemError):
@@ -227,6 +279,67 @@ def _retry_after(rule: RateRule, counter: _Counter, now: datetime, cost: int) ->
         # before * (1 - t / window) + cost <= limit, t counted from the boundary.
         wait = window - elapsed + window * (before - (limit - cost)) / before
     return max(1, math.ceil(wait))
+
+
+#: Every counter of a request, incremented in one statement (the arrays are zipped by unnest).
+_DRIVER_HIT_SQL = """
+INSERT INTO rate_limits AS r (bucket, key, window_seconds, window_start, count, previous)
+SELECT u.bucket, u.key, u.window_seconds, u.window_start, $5::int, 0
+FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[])
+     AS u (bucket, key, window_seconds, window_start)
+ORDER BY u.bucket, u.key, u.window_seconds
+ON CONFLICT (bucket, key, window_seconds) DO UPDATE
+SET count = CASE WHEN r.window_start = excluded.window_start
+                 THEN r.count + excluded.count ELSE excluded.count END,
+    previous = CASE WHEN r.window_start = excluded.window_start THEN r.previous
+                    WHEN r.window_start + make_interval(secs => r.window_seconds)
+                         = excluded.window_start THEN r.count
+                    ELSE 0 END,
+    window_start = excluded.window_start
+RETURNING r.bucket, r.key, r.window_seconds, r.window_start, r.count, r.previous
+"""
+
+_DRIVER_UNDO_SQL = """
+UPDATE rate_limits AS r SET count = greatest(r.count - $4::int, 0)
+FROM unnest($1::text[], $2::text[], $3::int[]) AS u (bucket, key, window_seconds)
+WHERE r.bucket = u.bucket AND r.key = u.key AND r.window_seconds = u.window_seconds
+"""
+
+
+async def hit_on_driver(
+    driver: Any,
+    hits: Sequence[tuple[str, str, Sequence[RateRule]]],
+    now: datetime,
+    *,
+    cost: int = 1,
+) -> None:
+    """Count ``cost`` hits of each ``(bucket, key, rules)`` on an asyncpg connection outside a
+    transaction, in one statement; or take them all back and raise :class:`RateLimited` for
+    the first exhausted rule (by bucket, key, window). Same rules as :meth:`RateLimiter.hit`."""
+    rules_of: dict[tuple[str, str, int], RateRule] = {}
+    for bucket, key, rules in hits:
+        if len({rule.seconds for rule in rules}) != len(rules):
+            raise ValueError("rate rules of one bucket need distinct windows")
+        for rule in rules:
+            if cost > rule.limit or cost < 1:
+                raise ValueError(f"a hit of cost {cost} can never fit these rules")
+            rules_of[(bucket, key, rule.seconds)] = rule
+    if not rules_of:
+        return
+    names = sorted(rules_of)
+    buckets, keys, windows = ([n[i] for n in names] for i in range(3))
+    starts = [_window_start(rules_of[n], now) for n in names]
+    rows = await driver.fetch(_DRIVER_HIT_SQL, buckets, keys, windows, starts, cost)
+    refusal: RateLimited | None = None
+    for bucket, key, seconds, window_start, count, previous in sorted(tuple(r) for r in rows):
+        rule = rules_of[(bucket, key, seconds)]
+        retry_after = _retry_after(rule, _Counter(window_start, count, previous), now, cost)
+        if retry_after is not None:
+            refusal = RateLimited(bucket, rule, retry_after)
+            break
+    if refusal is not None:
+        await driver.execute(_DRIVER_UNDO_SQL, buckets, keys, windows, cost)
+        raise refusal
 
 
 async def purge(session: AsyncSession, now: datetime) -> int:

@@ -8,10 +8,15 @@ from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Response
 
+from services.auth import Principal
 from services.canonical import TargetType
+from services.client import ClientDep, ClientInfo
 from services.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_responses
+from services.ratelimit import rate_limited_example
 from vote_svc import hot_path
+from vote_svc.config import DEFAULT_CITIZEN_LIMITS
 from vote_svc.deps import BallotBoxDep, CurrentCitizen, EligibleVoter, SessionDep
+from vote_svc.integrity.limits import CAST_BUCKET, Caster
 from vote_svc.schemas import (
     AgreementCreate,
     AgreementPublic,
@@ -68,6 +73,10 @@ def _already_voted_example(target: str) -> dict[str, Any]:
     }
 
 
+def _caster(citizen: Principal, client: ClientInfo) -> Caster:
+    return Caster(client=client, age=citizen.age)
+
+
 def _receipt(vote: CastVote) -> Receipt:
     return Receipt(record_hash=vote.record_hash, voter_tag=vote.voter_tag)
 
@@ -87,18 +96,29 @@ def _receipt(vote: CastVote) -> Receipt:
         "`proposal-closed` (the `target_status` member says whether it was closed, withdrawn, hidden, "
         "...), a suspended citizen 403 `citizen-suspended`, one the platform's eligibility rules "
         "do not let vote 403 `ineligible-age`, `ineligible-foreigner` or `ineligible-residency` "
-        "(docs/identity.md)."
+        "(docs/identity.md). Past the per-citizen or per-network rate limits: 429 "
+        "`rate-limited` with `Retry-After` (docs/abuse-limits.md)."
     ),
     responses=_with_example(
-        problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
-        409,
-        _already_voted_example("proposal"),
+        _with_example(
+            problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+            409,
+            _already_voted_example("proposal"),
+        ),
+        429,
+        rate_limited_example(
+            CAST_BUCKET, DEFAULT_CITIZEN_LIMITS[0], "/v1/votes/agreements", retry_after=17
+        ),
     ),
 )
-async def agree(body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep) -> Response:
+async def agree(
+    body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep, client: ClientDep
+) -> Response:
     # The hot path: no session, and the 201 is written directly rather than through the
     # response model (which still documents it).
-    vote = await hot_path.cast_agreement(box, citizen.citizen_id, proposal_id=body.proposal_id)
+    vote = await hot_path.cast_agreement(
+        box, citizen.citizen_id, proposal_id=body.proposal_id, caster=_caster(citizen, client)
+    )
     return Response(
         agreement_json(
             vote_id=vote.id,
@@ -125,10 +145,11 @@ async def agree(body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep
         "`invalid-choice`; a forum not open yet 409 `forum-not-open`, a closed one 409 "
         "`forum-closed`; an unknown forum 404 `forum-not-found`; a citizen the platform's "
         "eligibility rules do not let vote 403 `ineligible-age`, `ineligible-foreigner` or "
-        "`ineligible-residency` (docs/identity.md)."
+        "`ineligible-residency` (docs/identity.md). Past the rate limits: 429 `rate-limited` "
+        "with `Retry-After` (docs/abuse-limits.md)."
     ),
     responses=_with_example(
-        problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+        problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
         409,
         _already_voted_example("forum"),
     ),
@@ -138,9 +159,16 @@ async def vote_in_forum(
     body: BallotCreate,
     citizen: EligibleVoter,
     box: BallotBoxDep,
+    client: ClientDep,
     response: Response,
 ) -> BallotPublic:
-    vote = await ballots.cast_ballot(box, citizen.citizen_id, forum_id=forum_id, choice=body.choice)
+    vote = await ballots.cast_ballot(
+        box,
+        citizen.citizen_id,
+        forum_id=forum_id,
+        choice=body.choice,
+        caster=_caster(citizen, client),
+    )
     response.headers["Location"] = f"/v1/votes/{vote.id}"
     return BallotPublic(
         vote_id=vote.id,

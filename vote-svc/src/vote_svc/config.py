@@ -11,9 +11,14 @@ from pydantic import Field, SecretStr, model_validator
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
+from services.ratelimit import RateRule, RateRules
 
 #: Development-only voter-tag key. Production refuses to start with it.
 _DEV_LEDGER_TAG_KEY = base64.b64encode(b"dev-only-ledger-tag-key-32bytes!").decode()
+
+
+DEFAULT_CITIZEN_LIMITS = (RateRule(limit=30, seconds=60), RateRule(limit=1000, seconds=86400))
+DEFAULT_NETWORK_LIMITS = (RateRule(limit=600, seconds=60, sliding=True),)
 
 
 def _dev_internal_keys() -> dict[str, SecretStr]:
@@ -37,6 +42,13 @@ class VoteSettings(ServiceSettings, EligibilitySettings):
     #: requests to ``/internal/*`` (docs/internal-api.md). Dev default: notify-svc's dev key,
     #: refused in production.
     internal_keys: dict[str, SecretStr] = Field(default_factory=_dev_internal_keys)
+    #: Per citizen: votes asked for (agreements and forum ballots, accepted or refused), e.g.
+    #: ``VOTE_CITIZEN_RATE_LIMITS='[{"limit": 30, "seconds": 60}]'``; ``[]``: none
+    #: (docs/abuse-limits.md).
+    citizen_rate_limits: RateRules = Field(default_factory=lambda: list(DEFAULT_CITIZEN_LIMITS))
+    #: Per client network (/24, /48; services.client): votes asked for from it. Generous: a
+    #: mobile carrier's NAT puts many citizens behind one network.
+    network_rate_limits: RateRules = Field(default_factory=lambda: list(DEFAULT_NETWORK_LIMITS))
 
     @property
     def tag_key(self) -> bytes:

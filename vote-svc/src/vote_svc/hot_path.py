@@ -45,6 +45,7 @@ from services.db import driver_connection
 from services.events import VoteCast, VoteTallyChanged, to_envelope
 from services.problems import ProblemError
 from vote_svc.bootstrap import VoteContext
+from vote_svc.integrity.limits import Caster, count_cast
 from vote_svc.service import refusals
 from vote_svc.service.receipts import CastVote
 
@@ -188,10 +189,10 @@ def staged_events(vote: CastVote, record: bytes) -> tuple[Any, ...]:
 
 
 async def cast_agreement(
-    box: BallotBox, citizen_id: uuid.UUID, *, proposal_id: uuid.UUID
+    box: BallotBox, citizen_id: uuid.UUID, *, proposal_id: uuid.UUID, caster: Caster | None = None
 ) -> CastVote:
     """Record ``citizen_id``'s agreement with a proposal; refusals raise problems."""
-    return await cast_vote(box, citizen_id, "proposal", proposal_id, AGREE)
+    return await cast_vote(box, citizen_id, "proposal", proposal_id, AGREE, caster=caster)
 
 
 async def cast_vote(
@@ -200,9 +201,14 @@ async def cast_vote(
     target_type: TargetType,
     target_id: uuid.UUID,
     choice: str,
+    *,
+    caster: Caster | None = None,
 ) -> CastVote:
     """Record ``citizen_id``'s vote (``choice`` already NFC-normalised); refusals raise the
-    problem that explains them (``service.refusals``)."""
+    problem that explains them (``service.refusals``), the rate limits 429 ``rate-limited``
+    (``integrity.limits``: counted before the statement, on the caster's citizen and network).
+    """
+    await count_cast(box.ctx, box.engine, citizen_id, caster)
     # A refusal the second query cannot explain means something changed in between (a target
     # opened, a suspension was lifted); one more try settles it.
     for _ in range(2):

@@ -31,6 +31,10 @@ from identity_svc.service.sessions import TokenPair, issue_tokens
 from services import outbox
 from services.events import CitizenVerified
 from services.problems import ProblemError
+from services.ratelimit import RateLimiter, network_key
+
+#: The rate-limit bucket of verification attempts started (per client network).
+START_BUCKET = "identity.verification.start"
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,20 @@ async def start_verification(
     ctx: IdentityContext,
     provider_name: str,
     request: StartRequest | None = None,
+    *,
+    network: str = "unknown",
 ) -> tuple[Verification, dict[str, Any]]:
     """Open a verification attempt with ``provider_name`` (asking the provider to open its side
-    where it has one); returns it and what the front end does next."""
+    where it has one); returns it and what the front end does next. Counted against the
+    client ``network``'s rate limits first (429 ``rate-limited``; an unknown network is not
+    limited)."""
     request = request or StartRequest()
     provider = ctx.providers.get(provider_name)
     now = ctx.clock.now()
+    if network != "unknown":
+        await RateLimiter(ctx.clock).hit(
+            session, START_BUCKET, network_key(network), ctx.settings.verification_rate_limits
+        )
     verification = Verification(
         id=uuid.uuid4(),
         provider=provider.name,

@@ -30,9 +30,12 @@ from services.db import transaction
 from services.events import ProposalClosed, ProposalOpened, ProposalStatusChanged, ProposalSubmitted
 from services.paging import KeyType, decode_keyset, encode_keyset
 from services.problems import ProblemError
+from services.ratelimit import RateLimiter, citizen_key, network_key
 
 #: Statuses in which a proposal takes part in public life (tiers, answers, adoption).
 ACTIVE = ("open", "closed", "adopted", "budget_linked")
+#: The rate-limit bucket of proposals submitted (per citizen and per client network).
+SUBMIT_BUCKET = "proposal.submit"
 
 
 @dataclass
@@ -179,10 +182,26 @@ async def create_proposal(
 
 
 async def submit(
-    session: AsyncSession, ctx: ProposalContext, author: Principal, data: ProposalCreate
+    session: AsyncSession,
+    ctx: ProposalContext,
+    author: Principal,
+    data: ProposalCreate,
+    *,
+    network: str = "unknown",
 ) -> ProposalDetail:
     """A citizen submits a proposal: it is indexed for similar-proposal search and opened, and
-    the answer lists the similar proposals that existed before it."""
+    the answer lists the similar proposals that existed before it. Counted first against the
+    citizen's and the client ``network``'s rate limits (429 ``rate-limited``; an unknown
+    network counts per citizen only)."""
+    limiter = RateLimiter(ctx.clock)
+    settings = ctx.settings
+    await limiter.hit(
+        session, SUBMIT_BUCKET, citizen_key(author.citizen_id), settings.proposal_rate_limits
+    )
+    if network != "unknown":
+        await limiter.hit(
+            session, SUBMIT_BUCKET, network_key(network), settings.proposal_network_rate_limits
+        )
     similar = await similarity.find_similar(session, f"{data.title}\n{data.body}")
     lemmas, search_text = await asyncio.to_thread(similarity.index_fields, data.title, data.body)
     proposal = await create_proposal(

@@ -289,6 +289,12 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
     computed["NOTIFY_IDENTITY_URL"] = f"http://{HOST}:{identity_port}"
     computed["NOTIFY_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
     computed["NOTIFY_PROVIDER"] = "dev"
+    # Every client of the local runtime comes through Caddy from 127.0.0.1: one network, so
+    # the per-network rate limits would count the whole runtime as one client
+    # (docs/abuse-limits.md). The per-citizen limits stay.
+    computed["IDENTITY_VERIFICATION_RATE_LIMITS"] = "[]"
+    computed["PROPOSAL_PROPOSAL_NETWORK_RATE_LIMITS"] = "[]"
+    computed["VOTE_NETWORK_RATE_LIMITS"] = "[]"
     exported = {key: environ.get(key, value) for key, value in computed.items()}
     # The launcher's own inputs were read from `environ` already; export them normalised (an
     # absolute data directory), so that every process agrees with runtime.json.

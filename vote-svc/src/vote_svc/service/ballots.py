@@ -10,11 +10,17 @@ import uuid
 
 from vote_svc import hot_path
 from vote_svc.hot_path import BallotBox
+from vote_svc.integrity.limits import Caster
 from vote_svc.service.receipts import CastVote
 
 
 async def cast_ballot(
-    box: BallotBox, citizen_id: uuid.UUID, *, forum_id: uuid.UUID, choice: str
+    box: BallotBox,
+    citizen_id: uuid.UUID,
+    *,
+    forum_id: uuid.UUID,
+    choice: str,
+    caster: Caster | None = None,
 ) -> CastVote:
     """Record ``citizen_id``'s ballot in a forum (``choice`` already NFC-normalised)."""
-    return await hot_path.cast_vote(box, citizen_id, "forum", forum_id, choice)
+    return await hot_path.cast_vote(box, citizen_id, "forum", forum_id, choice, caster=caster)
