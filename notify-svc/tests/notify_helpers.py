@@ -90,6 +90,8 @@ class Notify:
         variables: dict[str, str] | None = None,
         event_id: uuid.UUID | None = None,
         urgent: bool = False,
+        proposal_id: uuid.UUID | None = None,
+        forum_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
         """Queue a message for each citizen as a consumer would; returns the event id."""
         event_id = event_id or uuid.uuid4()
@@ -104,6 +106,8 @@ class Notify:
                     variables
                     or {"제안제목": "따릉이 대여소를 늘려주세요", "답변주체": "담당 부서"},
                     urgent=urgent,
+                    proposal_id=proposal_id,
+                    forum_id=forum_id,
                 ),
                 now=self.clock.now(),
             )
@@ -193,7 +197,8 @@ class SimulatedNhn:
         if "/alimtalk/" in path:
             if self.alimtalk_script:
                 return self.alimtalk_script.pop(0)
-            return alimtalk_accepted(request_id)
+            recipients = json.loads(request.content).get("recipientList") or [{}]
+            return alimtalk_accepted(request_id, recipients)
         if self.sms_script:
             return self.sms_script.pop(0)
         return sms_accepted(request_id)
@@ -203,8 +208,11 @@ def _ok() -> dict[str, Any]:
     return {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}
 
 
-def alimtalk_accepted(request_id: str) -> httpx.Response:
-    """NHN AlimTalk's documented answer to an accepted send."""
+def alimtalk_accepted(
+    request_id: str, recipients: list[dict[str, Any]] | None = None
+) -> httpx.Response:
+    """NHN AlimTalk's documented answer to an accepted send: one ``sendResults`` entry per
+    recipient of ``recipientList``, with its ``recipientGroupingKey``."""
     return httpx.Response(
         200,
         json={
@@ -212,7 +220,16 @@ def alimtalk_accepted(request_id: str) -> httpx.Response:
             "message": {
                 "requestId": request_id,
                 "senderGroupingKey": None,
-                "sendResults": [{"recipientSeq": 1, "resultCode": 0, "resultMessage": "SUCCESS"}],
+                "sendResults": [
+                    {
+                        "recipientSeq": seq,
+                        "recipientNo": recipient.get("recipientNo"),
+                        "resultCode": 0,
+                        "resultMessage": "SUCCESS",
+                        "recipientGroupingKey": recipient.get("recipientGroupingKey"),
+                    }
+                    for seq, recipient in enumerate(recipients or [{}], start=1)
+                ],
             },
         },
     )
