@@ -176,6 +176,8 @@ class SimulatedNhn:
     sms_script: list[httpx.Response] = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
     sequence: int = 0
+    #: AlimTalk sends accepted, by recipientGroupingKey: (requestId, recipientSeq).
+    grouping_keys: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def sends(self, product: str) -> list[httpx.Request]:
         """The send requests (POST) to ``alimtalk`` or ``sms``."""
@@ -189,8 +191,11 @@ class SimulatedNhn:
             # Listing by recipientGroupingKey (an earlier send is looked up): none found.
             if "/sms/" in path:
                 return httpx.Response(200, json={"header": _ok(), "body": {"data": []}})
+            key = request.url.params.get("recipientGroupingKey")
+            found = self.grouping_keys.get(key or "")
+            messages = [{"requestId": found[0], "recipientSeq": found[1]}] if found else []
             return httpx.Response(
-                200, json={"header": _ok(), "messageSearchResultResponse": {"messages": []}}
+                200, json={"header": _ok(), "messageSearchResultResponse": {"messages": messages}}
             )
         self.sequence += 1
         request_id = f"20261125{self.sequence:012d}"
@@ -198,6 +203,9 @@ class SimulatedNhn:
             if self.alimtalk_script:
                 return self.alimtalk_script.pop(0)
             recipients = json.loads(request.content).get("recipientList") or [{}]
+            for seq, recipient in enumerate(recipients, start=1):
+                if recipient.get("recipientGroupingKey"):
+                    self.grouping_keys[recipient["recipientGroupingKey"]] = (request_id, seq)
             return alimtalk_accepted(request_id, recipients)
         if self.sms_script:
             return self.sms_script.pop(0)
