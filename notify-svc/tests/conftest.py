@@ -35,6 +35,9 @@ async def directory(
     """notify-svc's directory client, signing with the (dev) service key, talking to the
     stand-in."""
     async with signed_directory(
-        notify_settings, identity=people.transport, vote=people.transport
+        notify_settings,
+        identity=people.transport,
+        vote=people.transport,
+        proposal=people.transport,
     ) as signed:
         yield signed

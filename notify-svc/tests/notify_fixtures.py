@@ -56,15 +56,19 @@ async def signed_directory(
     *,
     identity: httpx.AsyncBaseTransport,
     vote: httpx.AsyncBaseTransport,
+    proposal: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[HttpDirectory]:
     """notify-svc's directory client, signing with the settings' (dev) service key, its
-    requests to identity-svc and vote-svc served by ``identity`` and ``vote``."""
+    requests to identity-svc, vote-svc and proposal-svc served by ``identity``, ``vote`` and
+    ``proposal`` (by default a proposal-svc that knows no proposal: 404, no followers)."""
     signed = HttpDirectory(
         identity_url="http://identity-svc",
         vote_url="http://vote-svc",
+        proposal_url="http://proposal-svc",
         key=settings.service_key_bytes,
         identity_transport=identity,
         vote_transport=vote,
+        proposal_transport=proposal or httpx.MockTransport(lambda _: httpx.Response(404)),
     )
     try:
         yield signed

@@ -90,6 +90,8 @@ class Notify:
         variables: dict[str, str] | None = None,
         event_id: uuid.UUID | None = None,
         urgent: bool = False,
+        proposal_id: uuid.UUID | None = None,
+        forum_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
         """Queue a message for each citizen as a consumer would; returns the event id."""
         event_id = event_id or uuid.uuid4()
@@ -104,6 +106,8 @@ class Notify:
                     variables
                     or {"제안제목": "따릉이 대여소를 늘려주세요", "답변주체": "담당 부서"},
                     urgent=urgent,
+                    proposal_id=proposal_id,
+                    forum_id=forum_id,
                 ),
                 now=self.clock.now(),
             )
@@ -172,6 +176,8 @@ class SimulatedNhn:
     sms_script: list[httpx.Response] = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
     sequence: int = 0
+    #: AlimTalk sends accepted, by recipientGroupingKey: (requestId, recipientSeq).
+    grouping_keys: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def sends(self, product: str) -> list[httpx.Request]:
         """The send requests (POST) to ``alimtalk`` or ``sms``."""
@@ -185,15 +191,22 @@ class SimulatedNhn:
             # Listing by recipientGroupingKey (an earlier send is looked up): none found.
             if "/sms/" in path:
                 return httpx.Response(200, json={"header": _ok(), "body": {"data": []}})
+            key = request.url.params.get("recipientGroupingKey")
+            found = self.grouping_keys.get(key or "")
+            messages = [{"requestId": found[0], "recipientSeq": found[1]}] if found else []
             return httpx.Response(
-                200, json={"header": _ok(), "messageSearchResultResponse": {"messages": []}}
+                200, json={"header": _ok(), "messageSearchResultResponse": {"messages": messages}}
             )
         self.sequence += 1
         request_id = f"20261125{self.sequence:012d}"
         if "/alimtalk/" in path:
             if self.alimtalk_script:
                 return self.alimtalk_script.pop(0)
-            return alimtalk_accepted(request_id)
+            recipients = json.loads(request.content).get("recipientList") or [{}]
+            for seq, recipient in enumerate(recipients, start=1):
+                if recipient.get("recipientGroupingKey"):
+                    self.grouping_keys[recipient["recipientGroupingKey"]] = (request_id, seq)
+            return alimtalk_accepted(request_id, recipients)
         if self.sms_script:
             return self.sms_script.pop(0)
         return sms_accepted(request_id)
@@ -203,8 +216,11 @@ def _ok() -> dict[str, Any]:
     return {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}
 
 
-def alimtalk_accepted(request_id: str) -> httpx.Response:
-    """NHN AlimTalk's documented answer to an accepted send."""
+def alimtalk_accepted(
+    request_id: str, recipients: list[dict[str, Any]] | None = None
+) -> httpx.Response:
+    """NHN AlimTalk's documented answer to an accepted send: one ``sendResults`` entry per
+    recipient of ``recipientList``, with its ``recipientGroupingKey``."""
     return httpx.Response(
         200,
         json={
@@ -212,7 +228,16 @@ def alimtalk_accepted(request_id: str) -> httpx.Response:
             "message": {
                 "requestId": request_id,
                 "senderGroupingKey": None,
-                "sendResults": [{"recipientSeq": 1, "resultCode": 0, "resultMessage": "SUCCESS"}],
+                "sendResults": [
+                    {
+                        "recipientSeq": seq,
+                        "recipientNo": recipient.get("recipientNo"),
+                        "resultCode": 0,
+                        "resultMessage": "SUCCESS",
+                        "recipientGroupingKey": recipient.get("recipientGroupingKey"),
+                    }
+                    for seq, recipient in enumerate(recipients or [{}], start=1)
+                ],
             },
         },
     )

@@ -1,5 +1,5 @@
 """A stand-in for the internal endpoints notify-svc reads (identity-svc's contact and staff
-look-ups, vote-svc's forum participants), served by a small app of notify-svc's own tests.
+look-ups, vote-svc's forum participants, proposal-svc's followers of a proposal), served by a small app of notify-svc's own tests.
 
 It speaks the contract of docs/internal-api.md -- the same paths, the signed requests checked
 with ``services.internal_auth.require_service("notify-svc")``, the same JSON, 404s for what the
@@ -62,6 +62,9 @@ class StandInDirectory:
     def __init__(self, service_key: bytes) -> None:
         self.people: dict[uuid.UUID, Person] = {}
         self.forums: dict[uuid.UUID, list[uuid.UUID]] = {}
+        self.followers: dict[uuid.UUID, list[uuid.UUID]] = {}
+        #: How many follower pages were asked for.
+        self.follower_pages = 0
         self.app = _app(self, {"notify-svc": service_key})
         self.transport = httpx.ASGITransport(app=self.app)
 
@@ -87,6 +90,11 @@ class StandInDirectory:
         forum_id = forum_id or uuid.uuid4()
         self.forums[forum_id] = list(dict.fromkeys(participants))
         return forum_id
+
+    def follow(self, proposal_id: uuid.UUID, citizens: Iterable[uuid.UUID]) -> None:
+        """``citizens`` follow the proposal (proposal-svc then knows it)."""
+        known = self.followers.setdefault(proposal_id, [])
+        known.extend(c for c in citizens if c not in known)
 
     def staff(self, role: str, department: str | None) -> list[uuid.UUID]:
         """Active citizens holding ``role`` (in ``department`` when given)."""
@@ -130,5 +138,17 @@ def _app(directory: StandInDirectory, keys: Mapping[str, bytes]) -> FastAPI:
         if voters is None:
             raise ProblemError(404, "forum-not-found", "Forum not found", str(forum_id))
         return _page(voters, cursor, limit)
+
+    @app.get("/internal/v1/proposals/{proposal_id}/followers")
+    async def followers(
+        proposal_id: uuid.UUID, _: NotifyService, cursor: PageCursor = None, limit: PageLimit = 100
+    ) -> dict[str, Any]:
+        # The contract of proposal-svc's endpoint (built concurrently): 404 for an unknown
+        # proposal, pages of {"citizen_id"} with an opaque next_cursor.
+        found = directory.followers.get(proposal_id)
+        if found is None:
+            raise ProblemError(404, "proposal-not-found", "Proposal not found", str(proposal_id))
+        directory.follower_pages += 1
+        return _page(found, cursor, limit)
 
     return app

@@ -51,7 +51,16 @@ def test_registry_has_one_template_per_notification_kind() -> None:
         "FORUM_OPENED",
         "FORUM_CLOSED",
         "OBLIGATION_OVERDUE",
+        "FOLLOWED_TIER_REACHED",
+        "FOLLOWED_ANSWERED",
+        "FOLLOWED_STATUS_CHANGED",
+        "FOLLOWED_FORUM_OPENED",
+        "FOLLOWED_FORUM_CLOSED",
     }
+    for code in ("TIER_REACHED", "ANSWERED", "STATUS_CHANGED"):
+        assert TEMPLATES[f"FOLLOWED_{code}"].variables == TEMPLATES[f"PROPOSAL_{code}"].variables
+    for code in ("FORUM_OPENED", "FORUM_CLOSED"):
+        assert TEMPLATES[f"FOLLOWED_{code}"].variables == TEMPLATES[code].variables
     assert TEMPLATES["PROPOSAL_TIER_REACHED"].variables == ("제안제목", "동의수", "의무", "기한")
     assert TEMPLATES["PROPOSAL_ANSWERED"].variables == ("제안제목", "답변주체")
     assert TEMPLATES["PROPOSAL_STATUS_CHANGED"].variables == ("제안제목", "상태")

@@ -169,7 +169,11 @@ SINGLE_WRITER_CONSUMERS = {"ledger-svc-consume"}
 #: other worker talks only to PostgreSQL and NATS; these may also reach exactly those APIs.
 WORKER_HTTP_PEERS = {
     "ledger-svc-audit": {"vote-svc": "LEDGER_VOTE_URL"},
-    "notify-svc-send": {"identity-svc": "NOTIFY_IDENTITY_URL", "vote-svc": "NOTIFY_VOTE_URL"},
+    "notify-svc-send": {
+        "identity-svc": "NOTIFY_IDENTITY_URL",
+        "vote-svc": "NOTIFY_VOTE_URL",
+        "proposal-svc": "NOTIFY_PROPOSAL_URL",
+    },
 }
 #: Workers that call third parties on the internet (HTTPS only, never a private address):
 #: notify-svc's dispatcher sends through the message providers (NHN Cloud, Solapi).

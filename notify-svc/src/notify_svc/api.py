@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from notify_svc.deps import (
     AdminDep,
     CitizenDep,
+    ContextDep,
     Cursor,
     DevLimit,
     Limit,
@@ -31,6 +32,8 @@ from notify_svc.schemas import (
     NotificationPublic,
     PreferencesPublic,
     PreferencesUpdate,
+    ReadAll,
+    UnreadCount,
     WebhookReceived,
 )
 from notify_svc.service import delivery, preferences, reads
@@ -40,7 +43,17 @@ router = APIRouter(prefix="/v1/notifications")
 dev_router = APIRouter(prefix="/v1/notifications/dev", tags=["development"])
 
 
-def _public(row: Notification) -> NotificationPublic:
+def _link(row: Notification, web_base_url: str) -> str | None:
+    """Where the citizen app shows what the message is about."""
+    base = web_base_url.rstrip("/")
+    if row.forum_id is not None:
+        return f"{base}/forums/{row.forum_id}"
+    if row.proposal_id is not None:
+        return f"{base}/proposals/{row.proposal_id}"
+    return None
+
+
+def _public(row: Notification, web_base_url: str = "") -> NotificationPublic:
     return NotificationPublic(
         id=row.id,
         event_type=row.event_type,
@@ -56,6 +69,10 @@ def _public(row: Notification) -> NotificationPublic:
         sent_at=row.sent_at,
         delivered_at=row.delivered_at,
         failed_at=row.failed_at,
+        proposal_id=row.proposal_id,
+        forum_id=row.forum_id,
+        link=_link(row, web_base_url) if web_base_url else None,
+        read_at=row.read_at,
     )
 
 
@@ -85,19 +102,75 @@ def _prefs(prefs: preferences.Preferences) -> PreferencesPublic:
     tags=["notifications"],
     summary="The messages sent (or planned) to me",
     description=(
-        "Newest first, with channel, template, text and delivery status. Keyset pagination: pass "
-        "`next_cursor` back as `cursor`; a cursor not made here answers 400 `invalid-cursor`."
+        "Newest first, with channel, template, text, delivery status, what it is about "
+        "(`proposal_id`, `forum_id`), its deep `link` into the citizen app and `read_at`; "
+        "`unread` counts all my unread messages. Keyset pagination: pass `next_cursor` back as "
+        "`cursor`; a cursor not made here answers 400 `invalid-cursor`."
     ),
     responses=problem_responses(400, 401, 403, 422),
 )
 async def mine(
     citizen: CitizenDep,
     session: SessionDep,
+    ctx: ContextDep,
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> NotificationPage:
     page = await reads.list_for_citizen(session, citizen.citizen_id, cursor=cursor, limit=limit)
-    return NotificationPage(items=[_public(r) for r in page.items], next_cursor=page.next_cursor)
+    base = ctx.settings.web_base_url
+    return NotificationPage(
+        items=[_public(r, base) for r in page.items],
+        next_cursor=page.next_cursor,
+        unread=await reads.unread_count(session, citizen.citizen_id),
+    )
+
+
+@router.get(
+    "/unread-count",
+    tags=["notifications"],
+    summary="How many of my messages are unread",
+    description=(
+        "An SMS/LMS sent in place of a failed AlimTalk is the same message: counted once, and "
+        "marked read with it."
+    ),
+    responses=problem_responses(401, 403),
+)
+async def unread_count(citizen: CitizenDep, session: SessionDep) -> UnreadCount:
+    return UnreadCount(unread=await reads.unread_count(session, citizen.citizen_id))
+
+
+@router.post(
+    "/read-all",
+    tags=["notifications"],
+    summary="Mark all my messages read",
+    description="`marked`: how many were unread; messages already read keep their `read_at`.",
+    responses=problem_responses(401, 403),
+)
+async def read_all(citizen: CitizenDep, session: SessionDep, now: NowDep) -> ReadAll:
+    marked = await reads.mark_all_read(session, citizen.citizen_id, now)
+    return ReadAll(marked=marked, unread=0)
+
+
+@router.post(
+    "/{notification_id}/read",
+    tags=["notifications"],
+    summary="Mark one of my messages read",
+    description=(
+        "Sets `read_at` (marking it again keeps the first time; its SMS/LMS fallback is marked "
+        "with it). Another citizen's message, or one that does not exist: 404 "
+        "`notification-not-found`, nothing changed."
+    ),
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def read_one(
+    notification_id: NotificationId,
+    citizen: CitizenDep,
+    session: SessionDep,
+    ctx: ContextDep,
+    now: NowDep,
+) -> NotificationPublic:
+    row = await reads.mark_read(session, citizen.citizen_id, notification_id, now)
+    return _public(row, ctx.settings.web_base_url)
 
 
 @router.get(

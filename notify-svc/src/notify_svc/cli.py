@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notify_svc import templates
+from notify_svc import kinds
 from notify_svc.bootstrap import bootstrap
 from notify_svc.consumers import build_consumers
 from notify_svc.dispatch.worker import send_body
@@ -26,7 +26,7 @@ _main = service_cli(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``notify-svc`` script. The AlimTalk templates are checked first:
     a template Kakao would refuse stops every command."""
-    templates.validate_all()
+    kinds.validate_startup()
     return _main(argv)
 
 

@@ -75,11 +75,19 @@ class NotifySettings(ServiceSettings):
     dev_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
 
     # --- other services ------------------------------------------------------------------------
-    #: base64 key notify-svc signs its internal requests to identity-svc and vote-svc with.
+    #: base64 key notify-svc signs its internal requests to identity-svc, vote-svc and
+    #: proposal-svc with.
     service_key: SecretStr = SecretStr(DEV_NOTIFY_SERVICE_KEY)
     identity_url: str = "http://127.0.0.1:8001"
     vote_url: str = "http://127.0.0.1:8003"
+    #: proposal-svc: a proposal's followers (``/internal/v1/proposals/{id}/followers``).
+    proposal_url: str = "http://127.0.0.1:8002"
     directory_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # --- what a notification links to ---------------------------------------------------------
+    #: The citizen web app; a notification's ``link`` is ``{web_base_url}/proposals/{id}`` or
+    #: ``{web_base_url}/forums/{id}``.
+    web_base_url: str = "http://localhost:5173"
 
     # --- dispatching ---------------------------------------------------------------------------
     send_batch_size: int = Field(default=50, ge=1, le=1000)

@@ -1,6 +1,6 @@
 """Who to tell and how to reach them, from the services that own the answers: identity-svc
-(a citizen's phone number and status; the staff holding a role) and vote-svc (a forum's
-participants). Every request is signed with notify-svc's service key (services.internal_auth).
+(a citizen's phone number and status; the staff holding a role), vote-svc (a forum's
+participants) and proposal-svc (a proposal's followers). Every request is signed with notify-svc's service key (services.internal_auth).
 
 Phone numbers exist only in the :class:`Contact` returned here, in memory, for the duration of
 one send: they are never logged (see :func:`notify_svc.providers.base.mask_phone`), never stored
@@ -17,7 +17,7 @@ import httpx
 
 from services.internal_auth import ServiceAuth
 
-#: The name notify-svc signs as; identity-svc and vote-svc allow it on their internal endpoints.
+#: The name notify-svc signs as; identity-svc, vote-svc and proposal-svc allow it on their internal endpoints.
 CALLER = "notify-svc"
 
 
@@ -62,19 +62,26 @@ class Directory(Protocol):
         self, forum_id: uuid.UUID, cursor: str | None, limit: int
     ) -> Page: ...
 
+    async def proposal_followers(
+        self, proposal_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> Page: ...
+
 
 class HttpDirectory:
-    """The directory over identity-svc's and vote-svc's internal HTTP endpoints."""
+    """The directory over identity-svc's, vote-svc's and proposal-svc's internal HTTP
+    endpoints."""
 
     def __init__(
         self,
         *,
         identity_url: str,
         vote_url: str,
+        proposal_url: str = "http://127.0.0.1:8002",
         key: bytes,
         timeout: float = 5.0,
         identity_transport: httpx.AsyncBaseTransport | None = None,
         vote_transport: httpx.AsyncBaseTransport | None = None,
+        proposal_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """``*_transport`` replace the network (tests run the services in-process)."""
         auth = ServiceAuth(CALLER, key)
@@ -92,11 +99,19 @@ class HttpDirectory:
             trust_env=False,
             transport=vote_transport,
         )
+        self._proposal = httpx.AsyncClient(
+            base_url=proposal_url.rstrip("/"),
+            auth=auth,
+            timeout=timeout,
+            trust_env=False,
+            transport=proposal_transport,
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         await self._identity.aclose()
         await self._vote.aclose()
+        await self._proposal.aclose()
 
     @staticmethod
     async def _get(
@@ -150,6 +165,20 @@ class HttpDirectory:
             params["cursor"] = cursor
         response = await self._get(
             self._vote, f"/internal/v1/forums/{forum_id}/participants", params
+        )
+        if response.status_code == 404:
+            return Page([], None)
+        return _page(response.json())
+
+    async def proposal_followers(
+        self, proposal_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> Page:
+        """Citizens following the proposal (none if proposal-svc never heard of it)."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = await self._get(
+            self._proposal, f"/internal/v1/proposals/{proposal_id}/followers", params
         )
         if response.status_code == 404:
             return Page([], None)

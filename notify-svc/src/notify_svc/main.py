@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from notify_svc import templates
+from notify_svc import kinds
 from notify_svc.api import dev_router, router
 from notify_svc.bootstrap import NotifyContext, bootstrap
 from notify_svc.registry import build_providers
@@ -29,7 +29,7 @@ def create_app(
     The AlimTalk templates are rendered and checked first: a template that Kakao would refuse
     stops the service from starting.
     """
-    templates.validate_all()
+    kinds.validate_startup()
     ctx = ctx or bootstrap()
     settings = ctx.settings
 

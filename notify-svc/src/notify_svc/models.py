@@ -117,6 +117,11 @@ class Notification(Base):
     fallback_of: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("notifications.id"), unique=True
     )
+    #: What the message is about (the deep link is built from them, ``api.py``).
+    proposal_id: Mapped[uuid.UUID | None]
+    forum_id: Mapped[uuid.UUID | None]
+    #: When the citizen marked it read in the app (None: unread).
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -152,6 +157,12 @@ class Notification(Base):
             postgresql_where=sql("status = 'sent'"),
         ),
         Index("ix_notifications_citizen", "citizen_id", "created_at", "id"),
+        # A citizen's unread messages (the count, read-all); a fallback is not a second one.
+        Index(
+            "ix_notifications_unread",
+            "citizen_id",
+            postgresql_where=sql("read_at IS NULL AND fallback_of IS NULL"),
+        ),
         Index(
             "ix_notifications_provider_message",
             "provider",

@@ -24,6 +24,31 @@ def _limit(settings: NotifySettings, name: str) -> RateLimit:
     return settings.rate_limits.get(name, settings.default_rate_limit)
 
 
+def _nhn_alimtalk(
+    settings: NotifySettings,
+    http: httpx.AsyncClient,
+    clock: Clock,
+    finders: dict[str, FindSent],
+) -> NhnAlimTalkProvider:
+    alimtalk = NhnAlimTalkProvider(
+        app_key=settings.nhn_alimtalk_app_key,
+        secret_key=settings.nhn_alimtalk_secret_key.get_secret_value(),
+        sender_key=settings.nhn_alimtalk_sender_key,
+        client=http,
+        base_url=settings.nhn_alimtalk_base_url,
+        webhook_secret=settings.nhn_alimtalk_webhook_secret.get_secret_value(),
+        clock=clock.now,
+    )
+
+    async def find_alimtalk(message: OutboundMessage) -> str | None:
+        # A message retried alone may have gone out in a bulk request, whose key is not its
+        # own: look it up by its grouping key first (dispatch/claims.py).
+        return await alimtalk.find_sent(message.idempotency_key)
+
+    finders[alimtalk.name] = find_alimtalk
+    return alimtalk
+
+
 @contextlib.asynccontextmanager
 async def build_providers(
     settings: NotifySettings,
@@ -54,15 +79,7 @@ async def build_providers(
                 clock=clock,
             )
         elif key == "nhn_alimtalk":
-            provider = NhnAlimTalkProvider(
-                app_key=settings.nhn_alimtalk_app_key,
-                secret_key=settings.nhn_alimtalk_secret_key.get_secret_value(),
-                sender_key=settings.nhn_alimtalk_sender_key,
-                client=http,
-                base_url=settings.nhn_alimtalk_base_url,
-                webhook_secret=settings.nhn_alimtalk_webhook_secret.get_secret_value(),
-                clock=clock.now,
-            )
+            provider = _nhn_alimtalk(settings, http, clock, finders)
         elif kind == "nhn":
             sms = NhnSmsProvider(
                 app_key=settings.nhn_sms_app_key,

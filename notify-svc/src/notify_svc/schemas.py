@@ -75,6 +75,10 @@ _NOTIFICATION_EXAMPLE: dict[str, Any] = {
     "sent_at": "2026-11-24T12:00:01Z",
     "delivered_at": "2026-11-24T12:00:04Z",
     "failed_at": None,
+    "proposal_id": "6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f",
+    "forum_id": None,
+    "link": "https://democracy.seoul.go.kr/proposals/6a0f2b1e-93c4-4f7e-8f4a-7a3d2c1b0e9f",
+    "read_at": None,
 }
 
 
@@ -100,6 +104,14 @@ class NotificationPublic(BaseModel):
     sent_at: datetime | None
     delivered_at: datetime | None
     failed_at: datetime | None
+    #: The proposal the message is about (also for a forum about a proposal).
+    proposal_id: uuid.UUID | None = None
+    #: The forum the message is about.
+    forum_id: uuid.UUID | None = None
+    #: Where the app shows it: ``{web}/forums/{forum_id}``, else ``{web}/proposals/{id}``.
+    link: str | None = None
+    #: When the citizen marked it read (null: unread).
+    read_at: datetime | None = None
 
 
 class NotificationPage(BaseModel):
@@ -111,6 +123,7 @@ class NotificationPage(BaseModel):
                 {
                     "items": [_NOTIFICATION_EXAMPLE],
                     "next_cursor": None,
+                    "unread": 1,
                 }
             ]
         }
@@ -118,6 +131,26 @@ class NotificationPage(BaseModel):
 
     items: list[NotificationPublic]
     next_cursor: str | None
+    #: How many of the citizen's messages are unread (all of them, not only this page's).
+    unread: int = 0
+
+
+class UnreadCount(BaseModel):
+    """How many of the citizen's messages are unread (an SMS standing in for a failed AlimTalk
+    is the same message, counted once)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"unread": 3}]})
+
+    unread: int
+
+
+class ReadAll(BaseModel):
+    """What ``read-all`` marked: the messages newly marked read, and the unread left (0)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"marked": 3, "unread": 0}]})
+
+    marked: int
+    unread: int
 
 
 _DEAD_LETTER_EXAMPLE: dict[str, Any] = {

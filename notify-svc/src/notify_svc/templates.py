@@ -18,7 +18,15 @@ PROPOSAL_STATUS_CHANGED     제안제목, 상태                               p
 FORUM_OPENED                공론장제목, 마감일시                         proposer
 FORUM_CLOSED                공론장제목, 참여자수                         participants
 OBLIGATION_OVERDUE          제안제목, 의무, 기한                         staff
+FOLLOWED_TIER_REACHED       제안제목, 동의수, 의무, 기한                 followers
+FOLLOWED_ANSWERED           제안제목, 답변주체                           followers
+FOLLOWED_STATUS_CHANGED     제안제목, 상태                               followers
+FOLLOWED_FORUM_OPENED       공론장제목, 마감일시                         followers
+FOLLOWED_FORUM_CLOSED       공론장제목, 참여자수                         followers
 ==========================  ===========================================  =========
+
+The texts are in :mod:`notify_svc.template_texts`; which template each event sends to whom is
+:mod:`notify_svc.kinds` (checked against the templates at start-up too).
 
 ``기한`` is a date in KST (``YYYY-MM-DD``, see :func:`format_kst_date`), ``마감일시`` a date
 and time in KST (``YYYY-MM-DD HH:MM``, :func:`format_kst_datetime`), ``동의수`` and
@@ -46,6 +54,9 @@ from notify_svc.encoding import (
     sanitize_for_sms,
 )
 from notify_svc.providers.base import Channel
+from notify_svc.template_texts import PLACEHOLDER, TEMPLATES, Template
+
+__all__ = ["TEMPLATES", "Rendered", "Template", "TemplateError", "TemplateValidationError"]
 
 #: Korea Standard Time (no daylight saving time).
 KST = timezone(timedelta(hours=9), "KST")
@@ -54,7 +65,7 @@ ALIMTALK_MAX_CHARS = 1000
 #: NHN Cloud's limit on a template code.
 KAKAO_CODE_MAX_CHARS = 20
 
-_PLACEHOLDER = re.compile(r"#\{([^{}\s]+)\}")
+_PLACEHOLDER = PLACEHOLDER
 
 
 class TemplateError(ValueError):
@@ -67,31 +78,6 @@ class TemplateValidationError(TemplateError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("AlimTalk templates are invalid:\n- " + "\n- ".join(self.problems))
-
-
-@dataclass(frozen=True)
-class Template:
-    """One registered AlimTalk template and its SMS/LMS fallback."""
-
-    #: Our name of the notification kind (what callers pass to :func:`render`).
-    code: str
-    #: The template code registered at Kakao/NHN (<= 20 characters).
-    kakao_code: str
-    #: Who receives it: "citizen" or "staff".
-    audience: str
-    #: The registered AlimTalk text with ``#{variable}`` placeholders.
-    text: str
-    #: A compact text for an SMS (it becomes an LMS if the values make it longer than 90 bytes).
-    sms_text: str
-    #: The LMS title (<= 40 cp949 bytes).
-    lms_title: str
-    #: Values used by :func:`validate_all` (and the dev provider's examples).
-    sample: Mapping[str, str]
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        """The template's variables, in order of first appearance."""
-        return tuple(dict.fromkeys(_PLACEHOLDER.findall(self.text)))
 
 
 @dataclass(frozen=True)
@@ -121,146 +107,6 @@ class Rendered:
             return Channel.SMS, compact, None
         return choose_fallback(self.text, self.lms_title)
 
-
-_FOOTER = "※ 이 메시지는 제안 진행 상황을 알려 드리는 안내 메시지입니다."
-
-TEMPLATES: dict[str, Template] = {
-    template.code: template
-    for template in (
-        Template(
-            code="PROPOSAL_TIER_REACHED",
-            kakao_code="PRP_TIER_REACHED_V1",
-            audience="citizen",
-            text=(
-                "[시민참여] 제안 동의 기준 달성 안내\n"
-                "\n"
-                "안녕하세요. 회원님께서 올리신 제안이 시민 동의 기준에 도달하여 안내해 드립니다.\n"
-                "\n"
-                "■ 제안: #{제안제목}\n"
-                "■ 동의 수: #{동의수}명\n"
-                "■ 후속 절차: #{의무}\n"
-                "■ 처리 기한: #{기한}\n"
-                "\n"
-                "처리 결과가 나오면 다시 알려 드리겠습니다.\n" + _FOOTER
-            ),
-            sms_text="[시민참여] 제안 '#{제안제목}' 동의 #{동의수}명 달성. #{의무} 기한 #{기한}",
-            lms_title="[시민참여] 제안 동의 기준 달성",
-            sample={
-                "제안제목": "성수동 보행로에 그늘막을 설치해 주세요",
-                "동의수": "1,000",
-                "의무": "시장 답변",
-                "기한": "2025-07-31",
-            },
-        ),
-        Template(
-            code="PROPOSAL_ANSWERED",
-            kakao_code="PRP_ANSWERED_V1",
-            audience="citizen",
-            text=(
-                "[시민참여] 제안 답변 등록 안내\n"
-                "\n"
-                "안녕하세요. 회원님께서 올리신 제안에 답변이 등록되었습니다.\n"
-                "\n"
-                "■ 제안: #{제안제목}\n"
-                "■ 답변: #{답변주체}\n"
-                "\n"
-                "답변 내용은 시민참여 누리집의 '내 제안'에서 확인하실 수 있습니다.\n" + _FOOTER
-            ),
-            sms_text="[시민참여] 제안 '#{제안제목}'에 #{답변주체} 답변이 등록되었습니다.",
-            lms_title="[시민참여] 제안 답변 등록",
-            sample={
-                "제안제목": "성수동 보행로에 그늘막을 설치해 주세요",
-                "답변주체": "서울특별시 도시공간정책과",
-            },
-        ),
-        Template(
-            code="PROPOSAL_STATUS_CHANGED",
-            kakao_code="PRP_STATUS_V1",
-            audience="citizen",
-            text=(
-                "[시민참여] 제안 진행 상태 변경 안내\n"
-                "\n"
-                "안녕하세요. 회원님께서 올리신 제안의 진행 상태가 바뀌었습니다.\n"
-                "\n"
-                "■ 제안: #{제안제목}\n"
-                "■ 현재 상태: #{상태}\n"
-                "\n"
-                "자세한 내용은 시민참여 누리집의 '내 제안'에서 확인하실 수 있습니다.\n" + _FOOTER
-            ),
-            sms_text="[시민참여] 제안 '#{제안제목}' 상태: #{상태}",
-            lms_title="[시민참여] 제안 상태 변경",
-            sample={"제안제목": "성수동 보행로에 그늘막을 설치해 주세요", "상태": "부서 검토 중"},
-        ),
-        Template(
-            code="FORUM_OPENED",
-            kakao_code="FORUM_OPENED_V1",
-            audience="citizen",
-            text=(
-                "[시민참여] 공론장 개설 안내\n"
-                "\n"
-                "안녕하세요. 회원님께서 올리신 제안을 두고 시민 공론장이 열렸습니다.\n"
-                "\n"
-                "■ 공론장: #{공론장제목}\n"
-                "■ 참여 마감: #{마감일시}\n"
-                "\n"
-                "마감 전까지 시민참여 누리집에서 의견을 나누고 투표에 참여하실 수 있습니다.\n"
-                + _FOOTER
-            ),
-            sms_text="[시민참여] 공론장 개설: '#{공론장제목}' (마감 #{마감일시})",
-            lms_title="[시민참여] 공론장 개설",
-            sample={
-                "공론장제목": "성수동 보행로 그늘막 설치, 어떻게 생각하시나요?",
-                "마감일시": "2025-08-14 18:00",
-            },
-        ),
-        Template(
-            code="FORUM_CLOSED",
-            kakao_code="FORUM_CLOSED_V1",
-            audience="citizen",
-            text=(
-                "[시민참여] 공론장 마감 안내\n"
-                "\n"
-                "안녕하세요. 회원님과 관련된 시민 공론장의 참여가 마감되었습니다.\n"
-                "\n"
-                "■ 공론장: #{공론장제목}\n"
-                "■ 참여자 수: #{참여자수}명\n"
-                "\n"
-                "공론장 결과는 시민참여 누리집에서 확인하실 수 있습니다.\n"
-                "※ 이 메시지는 참여하신 공론장의 진행 상황을 알려 드리는 안내 메시지입니다."
-            ),
-            sms_text="[시민참여] 공론장 '#{공론장제목}' 마감. 참여 #{참여자수}명",
-            lms_title="[시민참여] 공론장 마감",
-            sample={
-                "공론장제목": "성수동 보행로 그늘막 설치, 어떻게 생각하시나요?",
-                "참여자수": "1,284",
-            },
-        ),
-        Template(
-            code="OBLIGATION_OVERDUE",
-            kakao_code="OBL_OVERDUE_V1",
-            audience="staff",
-            text=(
-                "[시민참여] 처리 기한 경과 안내\n"
-                "\n"
-                "담당하신 시민 제안의 처리 기한이 지났습니다. 확인 후 처리해 주시기 바랍니다.\n"
-                "\n"
-                "■ 제안: #{제안제목}\n"
-                "■ 처리할 절차: #{의무}\n"
-                "■ 처리 기한: #{기한}\n"
-                "\n"
-                "처리 현황은 시민참여 업무 화면에서 확인하실 수 있습니다.\n"
-                "※ 이 메시지는 담당 업무의 처리 기한을 알려 드리는 안내 메시지입니다."
-            ),
-            sms_text="[시민참여] 기한 경과: '#{제안제목}' #{의무} (기한 #{기한})",
-            lms_title="[시민참여] 처리 기한 경과",
-            sample={
-                "제안제목": "성수동 보행로에 그늘막을 설치해 주세요",
-                "의무": "부서 답변",
-                "기한": "2025-07-31",
-            },
-        ),
-    )
-}
 
 #: Our template code -> the code registered at Kakao/NHN.
 KAKAO_TEMPLATE_CODES: dict[str, str] = {code: t.kakao_code for code, t in TEMPLATES.items()}

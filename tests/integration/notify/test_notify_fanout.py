@@ -74,13 +74,20 @@ async def test_forum_events_reach_the_proposer_and_every_participant(
     assert sorted(r.citizen_id for r in closing) == sorted([author, *participants])
     assert {r.event_id for r in closing} == {uuid.UUID(closed.id)}
     async with notify.sessions() as session:
-        job = await session.scalar(select(RecipientJob))
+        # (The proposal's followers are a job of their own: none here.)
+        job = await session.scalar(
+            select(RecipientJob).where(RecipientJob.kind == "forum_participants")
+        )
     assert job is not None
     assert (job.done, job.recipients, job.cursor) == (True, 5, None)
 
     # A page read again (a crash before the cursor was saved) adds nothing.
     async with transaction(notify.sessions) as session:
-        await session.execute(update(RecipientJob).values(done=False, cursor=None))
+        await session.execute(
+            update(RecipientJob)
+            .where(RecipientJob.kind == "forum_participants")
+            .values(done=False, cursor=None)
+        )
     await dispatcher.run_once()
     assert len(await notify.rows(template_code="FORUM_CLOSED")) == 5
     assert len(await notify.dev_messages()) == 6  # 1 opened + 5 closed

@@ -10,19 +10,21 @@ import random
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify_svc import repository
 from notify_svc.directory import Contact, Directory, DirectoryUnavailable, Page
+from notify_svc.dispatch.claims import Claim, Ready, partition
 from notify_svc.dispatch.policy import DispatchPolicy, verdict
 from notify_svc.dispatch.providers import Providers
 from notify_svc.models import Notification, RecipientJob
 from notify_svc.providers.base import (
-    Channel,
+    BulkProvider,
     DeliveryReport,
+    NotifyProvider,
     OutboundMessage,
     SendResult,
     mask_phone,
@@ -33,52 +35,6 @@ from services.db import transaction
 from services.periodic import periodic
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a claimed row needs for sending, read while the claim was taken."""
-
-    id: uuid.UUID
-    citizen_id: uuid.UUID
-    channel: str
-    template_code: str
-    variables: dict[str, str]
-    text: str
-    title: str | None
-    idempotency_key: str
-    attempts: int
-    provider: str
-
-    @classmethod
-    def of(cls, row: Notification, provider: str) -> Claim:
-        """The claim of a row just marked ``sending`` through ``provider``."""
-        return cls(
-            id=row.id,
-            citizen_id=row.citizen_id,
-            channel=row.channel,
-            template_code=row.template_code,
-            variables={str(k): str(v) for k, v in row.variables.items()},
-            text=row.text,
-            title=row.title,
-            idempotency_key=row.idempotency_key,
-            attempts=row.attempts,
-            provider=provider,
-        )
-
-    def outbound(self, phone: str) -> OutboundMessage:
-        """The message handed to the provider."""
-        alimtalk = self.channel == Channel.ALIMTALK
-        return OutboundMessage(
-            idempotency_key=self.idempotency_key,
-            to=phone,
-            channel=Channel(self.channel),
-            text=self.text,
-            # Our code: the adapters map it to the code registered at Kakao / the provider.
-            template_code=self.template_code if alimtalk else None,
-            variables=self.variables if alimtalk else {},
-            title=self.title,
-        )
 
 
 #: Called after a provider accepted a message and before the result is recorded (fault tests).
@@ -128,13 +84,7 @@ class Dispatcher:
         await self.expand_recipients()
         claims = await self.claim()
         if claims:
-            gate = asyncio.Semaphore(self._policy.concurrency)
-
-            async def guarded(claim: Claim) -> None:
-                async with gate:
-                    await self.deliver(claim)
-
-            await asyncio.gather(*(guarded(c) for c in claims))
+            await self.deliver_all(claims)
         await self.confirm()
         return len(claims)
 
@@ -196,6 +146,10 @@ class Dispatcher:
             return await self._directory.forum_participants(
                 uuid.UUID(params["forum_id"]), job.cursor, self._policy.fanout_page
             )
+        if job.kind == "proposal_followers":
+            return await self._directory.proposal_followers(
+                uuid.UUID(params["proposal_id"]), job.cursor, self._policy.followers_page
+            )
         if job.kind == "staff":
             return await self._directory.staff(
                 params["role"], params.get("department"), job.cursor, self._policy.fanout_page
@@ -228,16 +182,52 @@ class Dispatcher:
                     delivery.mark_deferred(row, resume_at, now)
                 else:
                     provider = self._providers.for_channel(row.channel)
+                    taken_over = row.status == "sending"
                     delivery.mark_sending(
                         row, provider=provider.name, lease=self._policy.lease, now=now
                     )
-                    claims.append(Claim.of(row, provider.name))
+                    claims.append(Claim.of(row, provider.name, taken_over=taken_over))
         return claims
 
     # -- send and record ---------------------------------------------------------------------
 
+    async def deliver_all(self, claims: Sequence[Claim]) -> None:
+        """Send claimed messages and record the outcomes: phone numbers looked up and messages
+        sent at most ``concurrency`` at a time, messages of one template to a provider with a
+        bulk API in requests of many (:func:`~notify_svc.dispatch.claims.partition`)."""
+        gate = asyncio.Semaphore(self._policy.concurrency)
+        ready: list[Ready] = []
+
+        async def look_up(claim: Claim) -> None:
+            async with gate:
+                contact = await self._contact(claim)
+            if contact is not None:
+                ready.append((claim, contact))
+
+        await asyncio.gather(*(look_up(c) for c in claims))
+        singles, batches = partition(ready, self._providers)
+
+        async def one(claim: Claim, contact: Contact) -> None:
+            async with gate:
+                await self._send_one(claim, contact)
+
+        async def many(provider: NotifyProvider, items: list[Ready]) -> None:
+            async with gate:
+                await self._send_batch(provider, items)
+
+        await asyncio.gather(
+            *(one(c, contact) for c, contact in singles),
+            *(many(provider, items) for provider, items in batches),
+        )
+
     async def deliver(self, claim: Claim) -> None:
         """Send one claimed message and record the outcome (errors are recorded, not raised)."""
+        contact = await self._contact(claim)
+        if contact is not None:
+            await self._send_one(claim, contact)
+
+    async def _contact(self, claim: Claim) -> Contact | None:
+        """The citizen's contact, or None when the claim was recorded (retry, skipped)."""
         try:
             contact = await self._directory.contact(claim.citizen_id)
         except DirectoryUnavailable as exc:
@@ -251,11 +241,14 @@ class Dispatcher:
                     error_message=str(exc)[:500],
                 ),
             )
-            return
+            return None
         skip = _skip_reason(contact)
         if skip is not None:
             await self._skip(claim, skip)
-            return
+            return None
+        return contact
+
+    async def _send_one(self, claim: Claim, contact: Contact) -> None:
         assert contact.phone is not None
         provider = self._providers.for_channel(claim.channel)
         message = claim.outbound(contact.phone)
@@ -267,13 +260,7 @@ class Dispatcher:
             # Adapters return failures; anything raised is a bug or a misconfiguration. The
             # message may or may not have left: retry with the same key.
             log.exception("provider %s raised on %s", provider.name, claim.id)
-            result = SendResult(
-                claim.idempotency_key,
-                accepted=False,
-                retryable=True,
-                error_code="provider_exception",
-                error_message=type(exc).__name__,
-            )
+            result = _raised(claim, exc)
         if result.accepted:
             log.info(
                 "sent %s via %s/%s to %s%s",
@@ -286,6 +273,31 @@ class Dispatcher:
         if self._after_send is not None:
             await self._after_send(claim, result)
         await self._record(claim, result)
+
+    async def _send_batch(self, provider: NotifyProvider, items: Sequence[Ready]) -> None:
+        """One bulk request for ``items`` (one template, one provider), then every outcome
+        recorded in one transaction."""
+        claims = [claim for claim, _ in items]
+        messages = [claim.outbound(contact.phone or "") for claim, contact in items]
+        bulk = cast(BulkProvider, provider)
+        try:
+            results = await bulk.send_many(messages)
+        except Exception as exc:
+            log.exception("provider %s raised on a bulk of %d", provider.name, len(items))
+            results = [_raised(claim, exc) for claim in claims]
+        log.info(
+            "bulk of %d via %s: %d accepted",
+            len(items),
+            provider.name,
+            sum(r.accepted for r in results),
+        )
+        if self._after_send is not None:
+            for claim, result in zip(claims, results, strict=True):
+                await self._after_send(claim, result)
+        now = self._clock.now()
+        async with transaction(self._sessions) as session:
+            for claim, result in zip(claims, results, strict=True):
+                await self._record_in(session, claim, result, now)
 
     async def _earlier_send(
         self, provider: str, message: OutboundMessage, claim: Claim
@@ -324,52 +336,56 @@ class Dispatcher:
     async def _record(self, claim: Claim, result: SendResult) -> None:
         now = self._clock.now()
         async with transaction(self._sessions) as session:
-            row = await self._owned(session, claim)
-            if row is None:
-                return
-            if result.accepted:
-                await delivery.mark_sent(
-                    session,
-                    row,
-                    provider=claim.provider,
-                    provider_message_id=result.provider_message_id,
-                    now=now,
-                    confirm_after=self._policy.confirm_after,
-                )
-            elif result.retryable and row.attempts < self._policy.max_attempts:
-                delay = max(
-                    self._policy.backoff(row.attempts, self._rng), result.retry_after or 0.0
-                )
-                delivery.mark_retry(
-                    row, code=result.error_code, message=result.error_message, delay=delay, now=now
-                )
-                log.warning(
-                    "notification %s: %s (attempt %d), retry in %.1fs",
-                    claim.id,
-                    result.error_code,
-                    row.attempts,
-                    delay,
-                )
-            elif result.retryable:
-                log.error(
-                    "notification %s: dead after %d attempts (%s)",
-                    claim.id,
-                    row.attempts,
-                    result.error_code,
-                )
-                await delivery.mark_dead(
-                    session, row, code=result.error_code, message=result.error_message, now=now
-                )
-            else:
-                log.warning("notification %s refused: %s", claim.id, result.error_code)
-                await delivery.mark_failed(
-                    session,
-                    row,
-                    reason="rejected",
-                    code=result.error_code,
-                    message=result.error_message,
-                    now=now,
-                )
+            await self._record_in(session, claim, result, now)
+
+    async def _record_in(
+        self, session: AsyncSession, claim: Claim, result: SendResult, now: datetime
+    ) -> None:
+        """Record one outcome in the caller's transaction, if the row is still ours."""
+        row = await self._owned(session, claim)
+        if row is None:
+            return
+        if result.accepted:
+            await delivery.mark_sent(
+                session,
+                row,
+                provider=claim.provider,
+                provider_message_id=result.provider_message_id,
+                now=now,
+                confirm_after=self._policy.confirm_after,
+            )
+        elif result.retryable and row.attempts < self._policy.max_attempts:
+            delay = max(self._policy.backoff(row.attempts, self._rng), result.retry_after or 0.0)
+            delivery.mark_retry(
+                row, code=result.error_code, message=result.error_message, delay=delay, now=now
+            )
+            log.warning(
+                "notification %s: %s (attempt %d), retry in %.1fs",
+                claim.id,
+                result.error_code,
+                row.attempts,
+                delay,
+            )
+        elif result.retryable:
+            log.error(
+                "notification %s: dead after %d attempts (%s)",
+                claim.id,
+                row.attempts,
+                result.error_code,
+            )
+            await delivery.mark_dead(
+                session, row, code=result.error_code, message=result.error_message, now=now
+            )
+        else:
+            log.warning("notification %s refused: %s", claim.id, result.error_code)
+            await delivery.mark_failed(
+                session,
+                row,
+                reason="rejected",
+                code=result.error_code,
+                message=result.error_message,
+                now=now,
+            )
 
     # -- confirm -------------------------------------------------------------------------------
 
@@ -412,6 +428,16 @@ class Dispatcher:
             for report in reports:
                 matched += await delivery.record_report(session, provider, report, now)
         return matched
+
+
+def _raised(claim: Claim, exc: Exception) -> SendResult:
+    return SendResult(
+        claim.idempotency_key,
+        accepted=False,
+        retryable=True,
+        error_code="provider_exception",
+        error_message=type(exc).__name__,
+    )
 
 
 def _skip_reason(contact: Contact) -> str | None:

@@ -34,6 +34,9 @@ class DispatchPolicy:
     quiet: QuietHours = field(default_factory=QuietHours)
     #: Page size of recipient look-ups (identity-svc and vote-svc allow up to 500).
     fanout_page: int = 500
+    #: Page size of a proposal's followers (proposal-svc's internal endpoint; 100 is within
+    #: every listing limit of the platform).
+    followers_page: int = 100
 
     @classmethod
     def from_settings(cls, settings: NotifySettings) -> DispatchPolicy:

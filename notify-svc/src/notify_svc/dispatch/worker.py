@@ -24,11 +24,12 @@ async def send_body(
     stop: asyncio.Event,
 ) -> None:
     """Run the dispatcher until ``stop`` is set, with the configured providers and the signed
-    directory of identity-svc and vote-svc (both closed when it ends)."""
+    directory of identity-svc, vote-svc and proposal-svc (both closed when it ends)."""
     settings = ctx.settings
     directory = HttpDirectory(
         identity_url=settings.identity_url,
         vote_url=settings.vote_url,
+        proposal_url=settings.proposal_url,
         key=settings.service_key_bytes,
         timeout=settings.directory_timeout_seconds,
     )

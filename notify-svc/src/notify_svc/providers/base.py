@@ -1,7 +1,8 @@
 """The one interface every message provider implements (NHN Cloud AlimTalk, NHN Cloud SMS,
 Solapi, and the local ``dev`` provider).
 
-A provider sends one message per call, carrying the message's idempotency key (providers that
+A provider sends one message per call (or, where its documented API has one, many per request:
+:class:`BulkProvider`), carrying the message's idempotency key (providers that
 support one receive it, e.g. NHN's ``X-NC-API-IDEMPOTENCY-KEY``), parses the signed delivery
 webhooks it posts back, and can be polled for delivery status. Deciding *what* to send (templates,
 fallback from AlimTalk to SMS/LMS, preferences, quiet hours, retries) is not a provider's job.
@@ -114,6 +115,26 @@ class NotifyProvider(Protocol):
     async def poll(self, provider_message_ids: Sequence[str]) -> list[DeliveryReport]:
         """Ask the provider for the status of messages it accepted."""
         ...
+
+
+class BulkProvider(NotifyProvider, Protocol):
+    """A provider whose documented API sends many messages in one request (NHN AlimTalk's
+    ``recipientList``)."""
+
+    #: Messages per request.
+    max_batch: int
+
+    async def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        """Send up to :attr:`max_batch` messages of one template in one request; one result per
+        message, in order (failures returned, not raised)."""
+        ...
+
+
+def batch_capacity(provider: NotifyProvider) -> int:
+    """How many messages ``provider`` sends per request (1: it has no bulk API)."""
+    if not callable(getattr(provider, "send_many", None)):
+        return 1
+    return max(1, int(getattr(provider, "max_batch", 1)))
 
 
 def mask_phone(phone: str) -> str:

@@ -41,6 +41,14 @@ Our assumptions (not stated by the docs; all configurable):
 - The idempotency key is sent unchanged if it is at most 100 characters, else as its SHA-256
   (hex), both as ``X-NC-API-IDEMPOTENCY-KEY`` and as ``recipientGroupingKey``.
 
+Bulk: one request carries up to :data:`MAX_RECIPIENTS` recipients of one template
+(``recipientList[]``, each with its own ``templateParameter`` and ``recipientGroupingKey``);
+:meth:`NhnAlimTalkProvider.send_many` matches each ``sendResults[]`` entry to its message by the
+grouping key (in list order when NHN leaves it out). The request's idempotency key is the SHA-256
+of the messages' keys, so an identical batch repeated within 10 minutes is refused as a
+duplicate; a message retried alone is first looked up by its grouping key
+(:meth:`NhnAlimTalkProvider.find_sent`), since its single-message key differs from the batch's.
+
 Our choices: NHN's own SMS fallback is switched off (``isResend: false``) because notify-svc
 sends the fallback itself, exactly once; the provider message id is
 ``"{requestId}:{recipientSeq}"`` (what polls and webhooks need); after a ``-1005`` answer the
@@ -50,7 +58,8 @@ earlier send is looked up by its grouping key to recover that id.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,6 +71,7 @@ from notify_svc.providers._common import (
     HttpProvider,
     SignatureScheme,
     first_obj,
+    http_failure,
     nhn_hook_message_id,
     nhn_message_id,
     nhn_refusal,
@@ -72,6 +82,7 @@ from notify_svc.providers._common import (
     response_json,
     scrub,
     split_nhn_message_id,
+    transport_failure,
     unreadable_answer,
     utc_now,
 )
@@ -92,6 +103,8 @@ IDEMPOTENCY_HEADER = "X-NC-API-IDEMPOTENCY-KEY"
 
 #: ``header.resultCode``: the same ``X-NC-API-IDEMPOTENCY-KEY`` within 10 minutes.
 DUPLICATE_IDEMPOTENCY_KEY = -1005
+#: Recipients per send request (NHN's documented limit of ``recipientList``).
+MAX_RECIPIENTS = 1000
 #: Receive result codes that mean the message reached the phone.
 DELIVERED_CODES = frozenset({"1000", "MRC01"})
 FAILED_MESSAGE_STATUSES = frozenset({"FAILED", "CANCEL"})
@@ -134,6 +147,8 @@ class NhnAlimTalkProvider(HttpProvider):
 
     name = "nhn_alimtalk"
     channels: frozenset[Channel] = frozenset({Channel.ALIMTALK})
+    #: Recipients :meth:`send_many` takes per request.
+    max_batch: int = MAX_RECIPIENTS
 
     def __init__(
         self,
@@ -196,6 +211,105 @@ class NhnAlimTalkProvider(HttpProvider):
                 }
             ],
         }
+
+    async def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        """Send messages of one template in one request (at most :data:`MAX_RECIPIENTS`);
+        one result per message, in order. Failures are returned, not raised."""
+        if len(messages) == 1:
+            return [await self.send(messages[0])]
+        if len(messages) > MAX_RECIPIENTS or len({m.template_code for m in messages}) != 1:
+            raise ProviderError(f"one request carries 1-{MAX_RECIPIENTS} of one template")
+        results: dict[str, SendResult] = {}
+        sendable: list[OutboundMessage] = []
+        for message in messages:
+            problem = self.local_problem(message)
+            if problem is None:
+                sendable.append(message)
+            else:
+                results[message.idempotency_key] = SendResult(
+                    message.idempotency_key, False, error_code="invalid_text", error_message=problem
+                )
+        if sendable:
+            for message, result in zip(sendable, await self._post_many(sendable), strict=True):
+                results[message.idempotency_key] = result
+        self._log.info(
+            "nhn_alimtalk bulk of %d: %d accepted",
+            len(messages),
+            sum(r.accepted for r in results.values()),
+        )
+        return [results[m.idempotency_key] for m in messages]
+
+    async def _post_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        body = self.request_body(messages[0])
+        body["recipientList"] = [self.request_body(m)["recipientList"][0] for m in messages]
+        batch_key = hashlib.sha256(
+            "\n".join(sorted(m.idempotency_key for m in messages)).encode()
+        ).hexdigest()
+        keys = [m.idempotency_key for m in messages]
+        try:
+            response = await self._client.post(
+                f"{self._base}/messages",
+                json=body,
+                headers=self._headers(batch_key),
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            return [transport_failure(key, exc) for key in keys]
+        failure = http_failure(batch_key, response, self._clock())
+        data = None if failure is not None else response_json(response)
+        if failure is not None or data is None:
+            one = failure or unreadable_answer(batch_key, response, retryable=response.is_success)
+            return [replace(one, idempotency_key=key) for key in keys]
+        header = obj(data.get("header"))
+        if header.get("resultCode") == DUPLICATE_IDEMPOTENCY_KEY:
+            return [await self._already_accepted(key, header.get("resultMessage")) for key in keys]
+        if header.get("isSuccessful") is not True:
+            code, text = header.get("resultCode"), header.get("resultMessage")
+            return [nhn_refusal(key, response, header, code, text) for key in keys]
+        message = obj(data.get("message"))
+        entries = [obj(e) for e in message.get("sendResults") or []]
+        by_key = {
+            e.get("recipientGroupingKey"): e for e in entries if e.get("recipientGroupingKey")
+        }
+        results: list[SendResult] = []
+        for index, key in enumerate(keys):
+            entry = by_key.get(provider_key(key)) or (
+                entries[index] if not by_key and index < len(entries) else {}
+            )
+            results.append(self._recipient_result(key, response, header, message, entry))
+        return results
+
+    @staticmethod
+    def _recipient_result(
+        key: str,
+        response: httpx.Response,
+        header: Mapping[str, Any],
+        message: Mapping[str, Any],
+        entry: Mapping[str, Any],
+    ) -> SendResult:
+        if not entry:
+            # Accepted as a request, but nothing said of this recipient: it may have gone out.
+            return SendResult(key, False, retryable=True, error_code="missing_result")
+        code = entry.get("resultCode")
+        if code == 0:
+            return SendResult(
+                key,
+                accepted=True,
+                provider_message_id=nhn_message_id(
+                    message.get("requestId"), entry.get("recipientSeq")
+                ),
+            )
+        return nhn_refusal(key, response, header, code, entry.get("resultMessage"))
+
+    async def _already_accepted(self, key: str, text: object) -> SendResult:
+        return SendResult(
+            idempotency_key=key,
+            accepted=True,
+            already_accepted=True,
+            provider_message_id=await self.find_sent(key),
+            error_code=str(DUPLICATE_IDEMPOTENCY_KEY),
+            error_message=scrub(str(text)) if text else None,
+        )
 
     async def _result(self, message: OutboundMessage, response: httpx.Response) -> SendResult:
         key = message.idempotency_key

@@ -2,7 +2,7 @@
 
 The providers publish batch caps but no per-second figures (docs/notifications-providers.md),
 so each provider gets a configurable bucket: ``rate`` tokens per second refill a bucket of
-``burst`` tokens; a send takes one. Callers that find the bucket empty wait, in arrival order,
+``burst`` tokens; a send takes one (a bulk request too, whatever its number of messages). Callers that find the bucket empty wait, in arrival order,
 for exactly as long as the refill takes. Provider 429 answers are handled by the retry policy
 on top of this (the bucket only keeps us from causing them).
 """
@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from notify_svc.providers.base import (
+    BulkProvider,
     Channel,
     DeliveryReport,
     NotifyProvider,
     OutboundMessage,
     SendResult,
+    batch_capacity,
 )
 
 
@@ -113,10 +115,21 @@ class RateLimitedProvider:
         self.bucket = bucket
         self.name: str = provider.name
         self.channels: frozenset[Channel] = provider.channels
+        #: The inner provider's messages per request (1 without a bulk API).
+        self.max_batch: int = batch_capacity(provider)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         await self.bucket.acquire()
         return await self.provider.send(message)
+
+    async def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        """One token per request (the providers limit requests), then the inner bulk send (or
+        the messages one by one, each with its token, if it has none)."""
+        if self.max_batch <= 1:
+            return [await self.send(m) for m in messages]
+        await self.bucket.acquire()
+        bulk = cast(BulkProvider, self.provider)
+        return await bulk.send_many(messages)
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryReport]:
         return self.provider.parse_webhook(headers, body)

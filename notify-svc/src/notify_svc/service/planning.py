@@ -37,6 +37,9 @@ class Message:
     variables: Mapping[str, str]
     #: Urgent messages go out during quiet hours too (none of today's templates is).
     urgent: bool = False
+    #: What it is about (the notification's deep link).
+    proposal_id: uuid.UUID | None = None
+    forum_id: uuid.UUID | None = None
 
     def as_params(self) -> dict[str, Any]:
         """JSON form (kept in a recipient job until its recipients are known)."""
@@ -44,6 +47,8 @@ class Message:
             "template_code": self.template_code,
             "variables": dict(self.variables),
             "urgent": self.urgent,
+            "proposal_id": str(self.proposal_id) if self.proposal_id else None,
+            "forum_id": str(self.forum_id) if self.forum_id else None,
         }
 
     @classmethod
@@ -53,7 +58,13 @@ class Message:
             template_code=str(params["template_code"]),
             variables={str(k): str(v) for k, v in dict(params["variables"]).items()},
             urgent=bool(params.get("urgent", False)),
+            proposal_id=_uuid(params.get("proposal_id")),
+            forum_id=_uuid(params.get("forum_id")),
         )
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    return uuid.UUID(str(value)) if value else None
 
 
 async def plan(
@@ -125,6 +136,8 @@ def _planned_row(
         "fallback_text": fallback_text,
         "fallback_title": fallback_title,
         "urgent": message.urgent,
+        "proposal_id": message.proposal_id,
+        "forum_id": message.forum_id,
         "status": "skipped" if opted_out else "pending",
         "skip_reason": "opted_out" if opted_out else None,
         "next_attempt_at": now,

@@ -1,5 +1,6 @@
-"""What the API lists (a citizen's messages, dead letters, the dev provider's messages) and the
-operator's requeue of a dead message."""
+"""What the API lists (a citizen's messages and how many are unread, dead letters, the dev
+provider's messages), a citizen marking messages read, and the operator's requeue of a dead
+message."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, select
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify_svc import repository
@@ -29,6 +30,60 @@ async def list_for_citizen(
     return await repository.newest_first(
         session, query, Notification.created_at, cursor=cursor, limit=limit
     )
+
+
+def _unread_of(citizen_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    return [
+        Notification.citizen_id == citizen_id,
+        Notification.read_at.is_(None),
+        Notification.fallback_of.is_(None),
+    ]
+
+
+async def unread_count(session: AsyncSession, citizen_id: uuid.UUID) -> int:
+    """How many of the citizen's messages are unread (a fallback is not a message of its own)."""
+    count = await session.scalar(
+        select(func.count()).select_from(Notification).where(*_unread_of(citizen_id))
+    )
+    return int(count or 0)
+
+
+async def mark_read(
+    session: AsyncSession, citizen_id: uuid.UUID, notification_id: uuid.UUID, now: datetime
+) -> Notification:
+    """Mark one of the citizen's messages read (with its SMS/LMS fallback, the same message);
+    marking it again keeps the first time. Another citizen's message is not found (404)."""
+    row = await session.get(Notification, notification_id)
+    if row is None or row.citizen_id != citizen_id:
+        raise ProblemError(
+            404,
+            "notification-not-found",
+            "Notification not found",
+            f"you have no message {notification_id}",
+        )
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.event_id == row.event_id,
+            Notification.citizen_id == citizen_id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=now)
+    )
+    await session.refresh(row)
+    return row
+
+
+async def mark_all_read(session: AsyncSession, citizen_id: uuid.UUID, now: datetime) -> int:
+    """Mark every unread message of the citizen read; how many messages were (fallbacks are
+    marked with their message, not counted)."""
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.citizen_id == citizen_id, Notification.read_at.is_(None))
+        .values(read_at=now)
+        .returning(Notification.fallback_of)
+    )
+    return sum(1 for (fallback_of,) in result if fallback_of is None)
 
 
 async def list_dead(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[Notification]:

@@ -283,11 +283,13 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
         computed["LEDGER_FABRIC_PROFILE"] = str(Path(computed["FABRIC_HOME"]) / "profile.json")
     # The auditor reads vote-svc's public per-target records.
     computed["LEDGER_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
-    # notify-svc asks identity-svc (phone numbers, staff) and vote-svc (forum participants) on
-    # their own ports (internal endpoints are not routed by Caddy) and sends nothing for real:
+    # notify-svc asks identity-svc (phone numbers, staff), vote-svc (forum participants) and
+    # proposal-svc (a proposal's followers) on their own ports (internal endpoints are not
+    # routed by Caddy) and sends nothing for real:
     # the dev provider keeps what it would have sent (GET /v1/notifications/dev/messages).
     computed["NOTIFY_IDENTITY_URL"] = f"http://{HOST}:{identity_port}"
     computed["NOTIFY_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
+    computed["NOTIFY_PROPOSAL_URL"] = f"http://{HOST}:{config.service_ports['proposal']}"
     computed["NOTIFY_PROVIDER"] = "dev"
     # Every client of the local runtime comes through Caddy from 127.0.0.1: one network, so
     # the per-network rate limits would count the whole runtime as one client
