@@ -2,7 +2,8 @@
 DevTools Protocol by this small driver (``websockets``' synchronous client; no Selenium).
 
 ``find_chromium()`` finds the browser; on a fresh CI machine (``CI=true``) without one it installs
-it with ``apt-get install -y chromium`` (docs/site.md). Without a browser the tests fail: a
+it with ``apt-get install -y chromium fonts-nanum`` (the fonts so that the screenshots show Korean;
+docs/site.md). Without a browser the tests fail: a
 skipped browser test would pass nothing.
 """
 
@@ -39,13 +40,17 @@ def find_chromium() -> str:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-q"], check=True, env=env, timeout=600)
         subprocess.run(
-            ["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env, timeout=1200
+            ["apt-get", "install", "-y", "-q", "chromium", "fonts-nanum"],
+            check=True,
+            env=env,
+            timeout=1200,
         )
         found = shutil.which("chromium")
         if found:
             return found
     pytest.fail(
-        "no chromium: install it with `apt-get install -y chromium` (or `make chromium`); "
+        "no chromium: install it with `apt-get install -y chromium fonts-nanum` (or `make "
+        "chromium`); "
         "with CI=true the test installs it itself"
     )
 

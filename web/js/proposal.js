@@ -176,12 +176,13 @@ async function main() {
     ]);
     document.title = `${proposal.title} · 서울 시민참여 플랫폼`;
     $("title").textContent = proposal.title;
-    $("meta").replaceChildren(
+    const meta = [
       el("span", { class: `badge status-${proposal.status}` }, STATUS[proposal.status] ?? proposal.status),
       el("span", {}, CATEGORY[proposal.category] ?? proposal.category),
       proposal.district ? el("span", {}, proposal.district) : null,
       el("span", { class: "muted" }, `서명 마감 ${formatDate(proposal.closes_at)}`),
-    );
+    ];
+    $("meta").replaceChildren(...meta.filter(Boolean));
     $("body").textContent = proposal.body;
     const count = Math.max(proposal.agreement_count ?? 0, tally?.agreements ?? 0);
     renderTiers(count, proposal.tiers_reached ?? []);
