@@ -1,7 +1,7 @@
 """The public site through the running platform (``make run`` on free ports), in headless
-chromium: 50 citizens agree to a proposal and an official answers; the site's list finds the
-proposal, its page shows the 50 tier reached (and 100 / 1,000 not yet), the fulfilled answer
-obligation, the answer and the timeline; the receipt check, computing in the browser, says
+chromium: 50 citizens agree to a proposal; the site's list finds it; its page shows the
+department's obligation counting down; an official answers; the page shows the 50 tier reached
+(and 100 / 1,000 not yet), the obligation fulfilled, the answer and the timeline; the receipt check, computing in the browser, says
 "verified" for a real vote and "not verified" for its receipt with one flipped byte.
 Screenshots: .data/test-artifacts/site/."""
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -55,8 +56,8 @@ async def _eventually(what: str, check: Any, within: float = 120.0) -> None:
 
 
 async def _scenario(client: httpx.AsyncClient) -> dict[str, Any]:
-    """A proposal with 50 agreements and a department answer; its id, a vote id and that
-    vote's receipt (once the ledger has recorded it)."""
+    """A proposal with 50 agreements: its id, a vote id and that vote's receipt (once the ledger
+    has recorded it), and a department official's token."""
     gate = asyncio.Semaphore(8)
 
     async def sign_in(seed: str, **persona: Any) -> dict[str, Any]:
@@ -94,19 +95,18 @@ async def _scenario(client: httpx.AsyncClient) -> dict[str, Any]:
         return [t["threshold"] for t in proposal["tiers_reached"]] == [50]
 
     await _eventually("the 50 tier", tier_reached)
-    answered = await client.post(
-        f"/v1/proposals/{pid}/answers",
-        headers={"Authorization": f"Bearer {official['access_token']}"},
-        json={"kind": "department", "body": "내년 봄까지 쉼터 세 곳을 설치하겠습니다."},
-    )
-    assert answered.status_code == 201, answered.text
 
     async def recorded() -> bool:
         return (await client.get(f"/v1/ledger/receipts/{vote_ids[7]}")).status_code == 200
 
     await _eventually("the ledger to record the vote", recorded)
     receipt = (await client.get(f"/v1/ledger/receipts/{vote_ids[7]}")).json()
-    return {"proposal_id": pid, "vote_id": vote_ids[7], "receipt": receipt}
+    return {
+        "proposal_id": pid,
+        "vote_id": vote_ids[7],
+        "receipt": receipt,
+        "official": official["access_token"],
+    }
 
 
 def _flip_one_leaf_byte(receipt: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +128,31 @@ def _check_list(page: Page, base: str, pid: str) -> None:
     assert TITLE in _text(page, f'[data-proposal-id="{pid}"]')
     assert page.evaluate("document.getElementById('more').offsetParent === null")  # no next page
     page.screenshot("list")
+
+
+def _check_pending_obligation(page: Page, base: str, pid: str) -> None:
+    """Before the answer: the department's obligation is due in 30 days, counting down."""
+    page.goto(f"{base}/site/proposal.html?id={pid}")
+    page.wait_for("document.body.dataset.loaded === 'true'")
+    selector = '#obligations [data-kind="department_answer"]'
+    assert page.evaluate(f"document.querySelector({json.dumps(selector)}).dataset.state") == (
+        "pending"
+    )
+    assert re.search(r"기한 .* (29|30)일 \d+시간 남음", _text(page, selector)), _text(
+        page, selector
+    )
+    assert "아직 답변이 없습니다" in _text(page, "#answers")
+    page.screenshot("proposal-before-answer")
+
+
+def _answer(base: str, pid: str, token: str) -> None:
+    with httpx.Client(base_url=base, timeout=30.0, trust_env=False) as client:
+        answered = client.post(
+            f"/v1/proposals/{pid}/answers",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"kind": "department", "body": "내년 봄까지 쉼터 세 곳을 설치하겠습니다."},
+        )
+    assert answered.status_code == 201, answered.text
 
 
 def _check_proposal(page: Page, base: str, pid: str) -> None:
@@ -208,6 +233,8 @@ def test_the_site_shows_tiers_and_checks_receipts_in_chromium(runtime: Runtime) 
         with Browser() as browser:
             page = browser.new_page()
             _check_list(page, runtime.entry_url, state["proposal_id"])
+            _check_pending_obligation(page, runtime.entry_url, state["proposal_id"])
+            _answer(runtime.entry_url, state["proposal_id"], state["official"])
             _check_proposal(page, runtime.entry_url, state["proposal_id"])
             _check_receipts(page, runtime.entry_url, state["vote_id"], state["receipt"])
             assert page.errors == [], page.errors

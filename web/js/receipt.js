@@ -55,6 +55,19 @@ async function consistencyFor(receipt, head) {
   }
 }
 
+/** The receipt against exactly `head`; if the vote landed in a batch after that head (422
+ * no-such-tree-head), once more against the then latest head. */
+async function receiptAgainst(voteId, head) {
+  const path = `/v1/ledger/receipts/${encodeURIComponent(voteId)}`;
+  try {
+    return { receipt: await getJSON(path, { tree_size: head.tree_size }), head };
+  } catch (error) {
+    if (!(error instanceof ApiError && error.problem?.type?.endsWith("/no-such-tree-head"))) throw error;
+    const latest = await getJSON("/v1/ledger/head");
+    return { receipt: await getJSON(path, { tree_size: latest.tree_size }), head: latest };
+  }
+}
+
 async function check(params) {
   const voteId = params.get("vote_id")?.trim();
   const pasted = params.get("receipt")?.trim();
@@ -75,7 +88,7 @@ async function check(params) {
         return;
       }
     } else {
-      receipt = await getJSON(`/v1/ledger/receipts/${encodeURIComponent(voteId)}`, { tree_size: head.tree_size });
+      ({ receipt, head } = await receiptAgainst(voteId, head));
     }
   } catch (error) {
     if (error instanceof ApiError && error.problem?.type?.endsWith("/receipt-not-found")) {
