@@ -7,7 +7,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: chaincode-test help run status test lint format typecheck pytest sync clean docs bench k8s-validate fabric-up fabric-down fabric-clean
+.PHONY: site-test chromium chaincode-test help run status test lint format typecheck pytest sync clean docs bench k8s-validate fabric-up fabric-down fabric-clean
 
 help:
 	@echo "make run        start PostgreSQL, NATS, Caddy (:8000) and every service (Ctrl-C stops all)"
@@ -18,6 +18,8 @@ help:
 	@echo "make k8s-validate  render k8s/ overlays with kustomize and validate them offline"
 	@echo "make fabric-up  start the local Hyperledger Fabric network (2 orgs, channel votes, chaincode votes)"
 	@echo "make fabric-down | fabric-clean   stop it (data kept) | stop it and delete its data"
+	@echo "make site-test  the public site's JavaScript tests (node --test web/test/; Node 20+)"
+	@echo "make chromium   install Debian's chromium and a Korean font for the browser tests (apt-get, root)"
 	@echo "make lint | typecheck | pytest | format | clean"
 
 $(UV):
@@ -60,6 +62,15 @@ chaincode-test:
 
 pytest: sync
 	$(RUN) pytest $(PYTEST_ARGS)
+
+# The public site (docs/site.md): its verifier's tests run on Node's own test runner; the browser
+# tests (tests/site, tests/e2e/test_site_e2e.py) need Debian's chromium.
+site-test:
+	node --test web/test/
+
+chromium:
+	command -v chromium >/dev/null && fc-list :lang=ko | grep -q . || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-nanum)
 
 docs: sync
 	$(RUN) python docs/generate.py
