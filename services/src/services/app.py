@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services import nats as nats_mod
 from services.auth import JWKSCache, KeySource, TokenVerifier
 from services.config import ServiceSettings
+from services.cors import CORSMiddleware
 from services.db import create_engine, create_sessionmaker, is_connection_error
 from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
@@ -128,8 +129,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     _install_unavailable_handler(app)
-    # Added innermost first: the request id is set before any of the others run, and a request
-    # refused for overload is refused before its body is read.
+    # Added innermost first: the request id is set before any of the others run, a preflight is
+    # answered before it takes an in-flight slot (and every refusal, 503 and 413 included,
+    # carries the CORS grant), and a request refused for overload is refused before its body
+    # is read.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
@@ -137,6 +140,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         limit=settings.in_flight_limit,
         max_wait=settings.max_queue_seconds,
     )
+    app.add_middleware(CORSMiddleware, origins=settings.cors_allow_origins)
     app.add_middleware(RequestContextMiddleware)
     for router in spec.routers:
         app.include_router(router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "production"]
@@ -59,6 +59,19 @@ class ServiceSettings(BaseSettings):
     #: Base64 key (>= 32 bytes) this service signs its internal requests with
     #: (docs/internal-api.md). Unset: the service's development key, refused in production.
     service_key: SecretStr | None = None
+    #: Browser origins granted CORS (services.cors), comma-separated, from
+    #: ``PLATFORM_CORS_ORIGINS`` (one variable for every service). Unset: the development front
+    #: ends (localhost:5173 and :3000) outside production, none in production.
+    cors_origins: str | None = Field(
+        default=None, validation_alias=AliasChoices("PLATFORM_CORS_ORIGINS", "cors_origins")
+    )
+
+    @property
+    def cors_allow_origins(self) -> frozenset[str]:
+        """The origins granted CORS."""
+        from services.cors import parse_origins
+
+        return parse_origins(self.cors_origins, production=self.environment == "production")
 
     @property
     def service_key_bytes(self) -> bytes:
