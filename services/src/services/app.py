@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services import nats as nats_mod
+from services.apidocs import install_api_docs
 from services.auth import JWKSCache, KeySource, TokenVerifier
 from services.config import ServiceSettings
 from services.cors import CORSMiddleware
@@ -121,6 +122,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         description=spec.description,
         version=spec.version,
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI / ReDoc from a CDN: services.apidocs serves them
+        # from a package instead.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             *spec.openapi_tags,
             {"name": "operations", "description": "Health and metrics"},
@@ -145,6 +150,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     _add_operations_routes(app, spec)
+    install_api_docs(app)
     _add_problem_schema(app)
     return app
 
