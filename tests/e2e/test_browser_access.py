@@ -4,9 +4,13 @@ configured origins, none for others), and the API documents (/openapi.json, /doc
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from e2e_runtime import Runtime
+
+from services.apidocs import PLATFORM_DOCUMENT
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +85,26 @@ def _assert_cors(client: httpx.Client, entry: str) -> None:
     assert "Origin" in other.headers["vary"]
 
 
+def _assert_documents(client: httpx.Client, entry: str) -> None:
+    document = client.get(f"{entry}/openapi.json")
+    assert document.status_code == 200, document.text
+    merged = document.json()
+    assert merged == json.loads(PLATFORM_DOCUMENT.read_text())
+    assert merged["openapi"] == "3.1.0"
+    for path in ("/v1/identity/me", "/v1/proposals", "/v1/votes/agreements", "/v1/ledger/head"):
+        assert path in merged["paths"], path
+    page = client.get(f"{entry}/docs")
+    assert page.status_code == 200
+    assert "SwaggerUIBundle" in page.text
+    assert "cdn" not in page.text.lower()
+    script = client.get(f"{entry}/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
+    # The browser fetches the document from the page's own origin: CORS for other origins too.
+    granted = client.get(f"{entry}/openapi.json", headers={"Origin": APP_ORIGIN})
+    assert granted.headers["access-control-allow-origin"] == APP_ORIGIN
+
+
 @pytest.mark.timeout(600)
 def test_a_browser_front_end_on_an_allowed_origin_can_call_the_api(runtime: Runtime) -> None:
     runtime.extra_env["PLATFORM_CORS_ORIGINS"] = f"{APP_ORIGIN},http://localhost:5173"
@@ -88,3 +112,4 @@ def test_a_browser_front_end_on_an_allowed_origin_can_call_the_api(runtime: Runt
         runtime.start()
         runtime.wait_healthy(client, timeout=300)
         _assert_cors(client, runtime.entry_url)
+        _assert_documents(client, runtime.entry_url)

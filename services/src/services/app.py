@@ -134,6 +134,17 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     _install_unavailable_handler(app)
+    _add_middleware(app, settings)
+    for router in spec.routers:
+        app.include_router(router)
+    _add_operations_routes(app, spec)
+    install_api_docs(app)
+    _add_problem_schema(app)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
+    """The common middleware stack."""
     # Added innermost first: the request id is set before any of the others run, a preflight is
     # answered before it takes an in-flight slot (and every refusal, 503 and 413 included,
     # carries the CORS grant), and a request refused for overload is refused before its body
@@ -147,12 +158,6 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     )
     app.add_middleware(CORSMiddleware, origins=settings.cors_allow_origins)
     app.add_middleware(RequestContextMiddleware)
-    for router in spec.routers:
-        app.include_router(router)
-    _add_operations_routes(app, spec)
-    install_api_docs(app)
-    _add_problem_schema(app)
-    return app
 
 
 async def _ping_database(engine: AsyncEngine) -> None:
