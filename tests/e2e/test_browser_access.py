@@ -91,6 +91,8 @@ def _assert_documents(client: httpx.Client, entry: str) -> None:
     merged = document.json()
     assert merged == json.loads(PLATFORM_DOCUMENT.read_text())
     assert merged["openapi"] == "3.1.0"
+    assert merged["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert merged["paths"]["/v1/votes/agreements"]["post"]["security"] == [{"bearerAuth": []}]
     for path in ("/v1/identity/me", "/v1/proposals", "/v1/votes/agreements", "/v1/ledger/head"):
         assert path in merged["paths"], path
     page = client.get(f"{entry}/docs")
