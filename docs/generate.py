@@ -25,6 +25,8 @@ from proposal_svc.main import create_app as proposal_app
 from services.apidocs import PLATFORM_DOCUMENT
 from services.events import registered_events
 from services.nats import STREAMS, stream_for_subject
+from services.problem_catalogue import CATALOGUE
+from services.problems import PROBLEM_TYPE_BASE
 from vote_svc.main import create_app as vote_app
 
 DOCS = Path(__file__).parent
@@ -228,6 +230,36 @@ def asyncapi_document() -> dict[str, Any]:
     }
 
 
+PROBLEMS_INTRO = """\
+# Problem types
+
+Generated from `services/src/services/problem_catalogue.py` by `make docs` (a test fails when
+this file is stale, and another when a slug used in the code is missing from the catalogue).
+
+Every refusal is an RFC 9457 `application/problem+json` document whose `type` is
+`{base}<slug>`. **Branch on the slug**: it never changes with the language. `title` and `detail`
+are in Korean when the request prefers it (`Accept-Language: ko`, or `ko-KR,ko;q=0.9,...`), in
+English otherwise; a request without a usable `Accept-Language` gets the platform's default,
+`PLATFORM_PROBLEM_LANGUAGE` (`en` unless set to `ko`). The answer says which in
+`Content-Language` (and `Vary: Accept-Language`). A Korean detail is filled from the problem's
+extension members (`{{max_bytes}}`, `{{required_roles}}`, ...); extension members themselves are
+the same in both languages. The English detail is often more specific (it names the value
+that was refused).
+
+| type (slug) | status | English title | 한국어 제목 | 한국어 설명 |
+|---|---|---|---|---|
+"""
+
+
+def problems_markdown() -> str:
+    """docs/problems.md: the catalogue of problem types."""
+    rows = [
+        f"| `{slug}` | {entry.status} | {entry.title} | {entry.ko_title} | {entry.ko_detail} |"
+        for slug, entry in sorted(CATALOGUE.items())
+    ]
+    return PROBLEMS_INTRO.format(base=PROBLEM_TYPE_BASE) + "\n".join(rows) + "\n"
+
+
 def render(document: dict[str, Any]) -> str:
     """Stable JSON text (what is committed)."""
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
@@ -239,6 +271,7 @@ def expected_files() -> dict[Path, str]:
     files = {DOCS / "openapi" / f"{name}.json": render(doc) for name, doc in documents.items()}
     files[PLATFORM_DOCUMENT] = render(platform_document(documents))
     files[DOCS / "events" / "asyncapi.json"] = render(asyncapi_document())
+    files[DOCS / "problems.md"] = problems_markdown()
     return files
 
 

@@ -28,6 +28,7 @@ from services.cors import CORSMiddleware
 from services.db import create_engine, create_sessionmaker, is_connection_error
 from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
+from services.problem_catalogue import ProblemLanguageMiddleware
 from services.problems import (
     BodySizeLimitMiddleware,
     Problem,
@@ -156,6 +157,7 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
         limit=settings.in_flight_limit,
         max_wait=settings.max_queue_seconds,
     )
+    app.add_middleware(ProblemLanguageMiddleware, default=settings.problem_language)
     app.add_middleware(CORSMiddleware, origins=settings.cors_allow_origins)
     app.add_middleware(RequestContextMiddleware)
 

@@ -66,6 +66,14 @@ class ServiceSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("PLATFORM_CORS_ORIGINS", "cors_origins")
     )
 
+    #: The language of problem titles and details when a request's ``Accept-Language`` names
+    #: neither English nor Korean (services.problem_catalogue), from
+    #: ``PLATFORM_PROBLEM_LANGUAGE``.
+    problem_language: Literal["en", "ko"] = Field(
+        default="en",
+        validation_alias=AliasChoices("PLATFORM_PROBLEM_LANGUAGE", "problem_language"),
+    )
+
     @property
     def cors_allow_origins(self) -> frozenset[str]:
         """The origins granted CORS."""
