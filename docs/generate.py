@@ -1,5 +1,8 @@
 """Generate the published API documents from the code: one OpenAPI document per service
-(docs/openapi/<service>.json) and the AsyncAPI 3 document of every event (docs/events/asyncapi.json).
+(docs/openapi/<service>.json), the platform's merged document of the five public APIs (served as
+``GET /openapi.json`` through the entry point, from the ``services`` package:
+services/src/services/apidocs/platform.json) and the AsyncAPI 3 document of every event
+(docs/events/asyncapi.json).
 
 Run with ``make docs``; tests/contract checks that the committed documents are up to date.
 """
@@ -7,6 +10,7 @@ Run with ``make docs``; tests/contract checks that the committed documents are u
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +22,11 @@ from identity_svc.main import create_app as identity_app
 from ledger_svc.main import create_app as ledger_app
 from notify_svc.main import create_app as notify_app
 from proposal_svc.main import create_app as proposal_app
+from services.apidocs import PLATFORM_DOCUMENT
 from services.events import registered_events
 from services.nats import STREAMS, stream_for_subject
+from services.problem_catalogue import CATALOGUE
+from services.problems import PROBLEM_TYPE_BASE
 from vote_svc.main import create_app as vote_app
 
 DOCS = Path(__file__).parent
@@ -39,6 +46,92 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
         app: FastAPI = factory()
         documents[name] = app.openapi()
     return documents
+
+
+#: Paths of every service that the entry point does not route (docs/api.md, "Entry point").
+UNROUTED_PATHS = ("/healthz", "/readyz", "/metrics")
+UNROUTED_PREFIXES = ("/internal/",)
+PLATFORM_DESCRIPTION = """\
+The public APIs of the five services, as routed by the single HTTP entry point (Caddy on :8000
+locally, the ingress in Kubernetes; docs/api.md). Generated from the services' own documents
+(`make docs`); each service also serves its own at `/openapi.json` on its own port.
+
+- **Authentication**: operations marked with `bearerAuth` need `Authorization: Bearer
+  <access token>` (identity-svc issues it; 401 `invalid-token` otherwise). The others are public.
+- **Errors**: every refusal is RFC 9457 `application/problem+json` with a stable `type`
+  (catalogue: docs/problems.md); `title` and `detail` are in Korean with `Accept-Language: ko`.
+- **Browsers**: CORS is granted to the configured origins (`PLATFORM_CORS_ORIGINS`).
+"""
+
+
+def _walk_refs(node: Any, renames: dict[str, str]) -> Any:
+    """``node`` with its ``#/components/schemas/<name>`` references renamed."""
+    if isinstance(node, dict):
+        out = {k: _walk_refs(v, renames) for k, v in node.items()}
+        ref = out.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[-1]
+            out["$ref"] = "#/components/schemas/" + renames.get(name, name)
+        return out
+    if isinstance(node, list):
+        return [_walk_refs(v, renames) for v in node]
+    return node
+
+
+def _service_prefix(service: str) -> str:
+    return service.removesuffix("-svc").capitalize()
+
+
+def platform_document(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One OpenAPI 3.1 document of what the entry point routes: every service's public paths
+    (not /internal/*, nor the per-service health and metrics), their schemas (a name two
+    services define differently is prefixed with the service: ``VoteProposalOut``), tags and
+    security schemes."""
+    owners: dict[str, list[tuple[str, str]]] = {}
+    for service, doc in documents.items():
+        for name, schema in doc.get("components", {}).get("schemas", {}).items():
+            owners.setdefault(name, []).append((service, json.dumps(schema, sort_keys=True)))
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    security_schemes: dict[str, Any] = {}
+    tags: dict[str, dict[str, Any]] = {}
+    for service, doc in documents.items():
+        renames = {
+            name: _service_prefix(service) + name
+            for name, defs in owners.items()
+            if len({text for _, text in defs}) > 1 and service in {s for s, _ in defs}
+        }
+        doc = _walk_refs(doc, renames)
+        for path, item in doc["paths"].items():
+            if path in UNROUTED_PATHS or path.startswith(UNROUTED_PREFIXES):
+                continue
+            if path in paths:
+                raise ValueError(f"{path} is published by two services")
+            paths[path] = item
+        for name, schema in doc.get("components", {}).get("schemas", {}).items():
+            schemas[renames.get(name, name)] = schema
+        security_schemes.update(doc.get("components", {}).get("securitySchemes", {}))
+        for tag in doc.get("tags", []):
+            if tag["name"] != "operations":
+                tags.setdefault(tag["name"], {**tag, "x-service": service})
+    components: dict[str, Any] = {"schemas": dict(sorted(schemas.items()))}
+    if security_schemes:
+        components["securitySchemes"] = security_schemes
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Democracy platform API",
+            "version": "1.0.0",
+            "description": PLATFORM_DESCRIPTION,
+        },
+        "servers": [
+            {"url": "/", "description": "the entry point this document was fetched from"},
+            {"url": "http://127.0.0.1:8000", "description": "make run"},
+        ],
+        "tags": list(tags.values()),
+        "paths": dict(sorted(paths.items())),
+        "components": components,
+    }
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -137,6 +230,36 @@ def asyncapi_document() -> dict[str, Any]:
     }
 
 
+PROBLEMS_INTRO = """\
+# Problem types
+
+Generated from `services/src/services/problem_catalogue.py` by `make docs` (a test fails when
+this file is stale, and another when a slug used in the code is missing from the catalogue).
+
+Every refusal is an RFC 9457 `application/problem+json` document whose `type` is
+`{base}<slug>`. **Branch on the slug**: it never changes with the language. `title` and `detail`
+are in Korean when the request prefers it (`Accept-Language: ko`, or `ko-KR,ko;q=0.9,...`), in
+English otherwise; a request without a usable `Accept-Language` gets the platform's default,
+`PLATFORM_PROBLEM_LANGUAGE` (`en` unless set to `ko`). The answer says which in
+`Content-Language` (and `Vary: Accept-Language`). A Korean detail is filled from the problem's
+extension members (`{{max_bytes}}`, `{{required_roles}}`, ...); extension members themselves are
+the same in both languages. The English detail is often more specific (it names the value
+that was refused).
+
+| type (slug) | status | English title | 한국어 제목 | 한국어 설명 |
+|---|---|---|---|---|
+"""
+
+
+def problems_markdown() -> str:
+    """docs/problems.md: the catalogue of problem types."""
+    rows = [
+        f"| `{slug}` | {entry.status} | {entry.title} | {entry.ko_title} | {entry.ko_detail} |"
+        for slug, entry in sorted(CATALOGUE.items())
+    ]
+    return PROBLEMS_INTRO.format(base=PROBLEM_TYPE_BASE) + "\n".join(rows) + "\n"
+
+
 def render(document: dict[str, Any]) -> str:
     """Stable JSON text (what is committed)."""
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
@@ -144,10 +267,11 @@ def render(document: dict[str, Any]) -> str:
 
 def expected_files() -> dict[Path, str]:
     """Every generated file and its content."""
-    files = {
-        DOCS / "openapi" / f"{name}.json": render(doc) for name, doc in openapi_documents().items()
-    }
+    documents = openapi_documents()
+    files = {DOCS / "openapi" / f"{name}.json": render(doc) for name, doc in documents.items()}
+    files[PLATFORM_DOCUMENT] = render(platform_document(documents))
     files[DOCS / "events" / "asyncapi.json"] = render(asyncapi_document())
+    files[DOCS / "problems.md"] = problems_markdown()
     return files
 
 
@@ -155,7 +279,7 @@ def main() -> int:
     for path, text in expected_files().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        print(f"wrote {path.relative_to(DOCS.parent)}")  # noqa: T201
+        print(f"wrote {os.path.relpath(path, DOCS.parent)}")  # noqa: T201
     return 0
 
 

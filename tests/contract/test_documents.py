@@ -3,10 +3,14 @@ and event with examples."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
-from generate import asyncapi_document, expected_files, openapi_documents
+from generate import asyncapi_document, expected_files, openapi_documents, platform_document
+
+from services.apidocs import PLATFORM_DOCUMENT
 
 
 def test_committed_documents_are_up_to_date() -> None:
@@ -69,3 +73,41 @@ def test_every_event_is_in_the_asyncapi_document() -> None:
     assert "identity.citizen_suspended.v1" in addresses
     for message in doc["components"]["messages"].values():
         assert message["name"].startswith("kr.seoul.democracy.")
+
+
+def test_the_platform_document_merges_every_public_path_of_the_five_services() -> None:
+    merged = platform_document(DOCUMENTS)
+    assert merged["openapi"] == "3.1.0"
+    assert json.loads(PLATFORM_DOCUMENT.read_text()) == merged
+    public = {
+        path
+        for doc in DOCUMENTS.values()
+        for path in doc["paths"]
+        if not path.startswith("/internal/") and path not in ("/healthz", "/readyz", "/metrics")
+    }
+    assert set(merged["paths"]) == public
+    assert {"/v1/identity/me", "/v1/proposals", "/v1/votes/agreements", "/v1/ledger/head"} <= public
+    assert not [p for p in merged["paths"] if p.startswith("/internal")]
+    operation_ids = [op["operationId"] for item in merged["paths"].values() for op in item.values()]
+    assert len(operation_ids) == len(set(operation_ids)), "operationIds collide"
+    # Every reference resolves in the merged document.
+    text = json.dumps(merged)
+    for name in set(re.findall(r'"#/components/schemas/([^"]+)"', text)):
+        assert name in merged["components"]["schemas"], name
+
+
+def test_a_schema_two_services_define_differently_is_kept_apart() -> None:
+    def doc(title: str) -> dict[str, Any]:
+        ref = {"$ref": "#/components/schemas/Thing"}
+        return {
+            "paths": {f"/v1/{title}": {"get": {"responses": {"200": {"content": {"a": ref}}}}}},
+            "components": {"schemas": {"Thing": {"title": title}, "Problem": {"x": 1}}},
+        }
+
+    merged = platform_document({"vote-svc": doc("vote"), "ledger-svc": doc("ledger")})
+    schemas = merged["components"]["schemas"]
+    assert schemas["VoteThing"] == {"title": "vote"}
+    assert schemas["LedgerThing"] == {"title": "ledger"}
+    assert schemas["Problem"] == {"x": 1}
+    vote_ref = merged["paths"]["/v1/vote"]["get"]["responses"]["200"]["content"]["a"]
+    assert vote_ref == {"$ref": "#/components/schemas/VoteThing"}

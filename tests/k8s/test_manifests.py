@@ -90,6 +90,8 @@ SERVICES = {
 ROUTES = {
     "/v1/identity": "identity-svc",
     "/.well-known/jwks.json": "identity-svc",
+    "/openapi/platform.json": "identity-svc",
+    "/docs": "identity-svc",
     "/v1/proposals": "proposal-svc",
     "/v1/forums": "proposal-svc",
     "/v1/comments": "proposal-svc",

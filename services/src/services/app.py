@@ -21,13 +21,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services import nats as nats_mod
+from services.apidocs import install_api_docs
 from services.auth import JWKSCache, KeySource, TokenVerifier
 from services.client import parse_networks
 from services.config import ServiceSettings
+from services.cors import CORSMiddleware
 from services.db import create_engine, create_sessionmaker, is_connection_error
 from services.http_cache import CachePolicy, HttpCacheMiddleware
 from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
+from services.problem_catalogue import ProblemLanguageMiddleware
 from services.problems import (
     BodySizeLimitMiddleware,
     Problem,
@@ -124,6 +127,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         description=spec.description,
         version=spec.version,
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI / ReDoc from a CDN: services.apidocs serves them
+        # from a package instead.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             *spec.openapi_tags,
             {"name": "operations", "description": "Health and metrics"},
@@ -133,8 +140,21 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     install_problem_handlers(app)
     _install_unavailable_handler(app)
-    # Added innermost first: the request id is set before any of the others run, and a request
-    # refused for overload is refused before its body is read.
+    _add_middleware(app, settings, spec)
+    for router in spec.routers:
+        app.include_router(router)
+    _add_operations_routes(app, spec)
+    install_api_docs(app)
+    _add_problem_schema(app)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: ServiceSettings, spec: ServiceSpec) -> None:
+    """The common middleware stack."""
+    # Added innermost first: the request id is set before any of the others run, a preflight is
+    # answered before it takes an in-flight slot (and every refusal, 503 and 413 included,
+    # carries the CORS grant), and a request refused for overload is refused before its body
+    # is read.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
@@ -142,14 +162,12 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         limit=settings.in_flight_limit,
         max_wait=settings.max_queue_seconds,
     )
-    # Outside the in-flight limit: a copy served from memory takes no request slot.
+    # Outside the in-flight limit: a copy served from memory takes no request slot; inside the
+    # CORS grant, so that a kept copy is granted like any answer.
     app.add_middleware(HttpCacheMiddleware, policies=spec.cache_policies)
+    app.add_middleware(ProblemLanguageMiddleware, default=settings.problem_language)
+    app.add_middleware(CORSMiddleware, origins=settings.cors_allow_origins)
     app.add_middleware(RequestContextMiddleware)
-    for router in spec.routers:
-        app.include_router(router)
-    _add_operations_routes(app, spec)
-    _add_problem_schema(app)
-    return app
 
 
 async def _ping_database(engine: AsyncEngine) -> None:

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal, Protocol
 import httpx
 import jwt
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import ECAlgorithm
 
 from services.problems import ProblemError
@@ -343,7 +344,23 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def current_principal(request: Request) -> Principal:
+#: The OpenAPI security scheme of every operation that needs a token: FastAPI declares
+#: ``bearerAuth`` (HTTP bearer, JWT) in ``components.securitySchemes`` and in the ``security`` of
+#: each route whose dependencies include :func:`current_principal`, so that generated clients
+#: send the token. It does not check anything itself (``auto_error=False``):
+#: :func:`bearer_token` does, with our problem documents.
+BEARER_AUTH = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="An access token of identity-svc: `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+
+
+async def current_principal(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_AUTH)] = None,
+) -> Principal:
     """FastAPI dependency: the verified caller (the app keeps its verifier in ``state``)."""
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = await verifier.verify(bearer_token(request))

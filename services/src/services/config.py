@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "production"]
@@ -62,6 +62,27 @@ class ServiceSettings(BaseSettings):
     #: Addresses or networks of the reverse proxies whose ``X-Forwarded-For`` is believed
     #: (services.client): the entry point (Caddy, the ingress). JSON list; loopback by default.
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    #: Browser origins granted CORS (services.cors), comma-separated, from
+    #: ``PLATFORM_CORS_ORIGINS`` (one variable for every service). Unset: the development front
+    #: ends (localhost:5173 and :3000) outside production, none in production.
+    cors_origins: str | None = Field(
+        default=None, validation_alias=AliasChoices("PLATFORM_CORS_ORIGINS", "cors_origins")
+    )
+
+    #: The language of problem titles and details when a request's ``Accept-Language`` names
+    #: neither English nor Korean (services.problem_catalogue), from
+    #: ``PLATFORM_PROBLEM_LANGUAGE``.
+    problem_language: Literal["en", "ko"] = Field(
+        default="en",
+        validation_alias=AliasChoices("PLATFORM_PROBLEM_LANGUAGE", "problem_language"),
+    )
+
+    @property
+    def cors_allow_origins(self) -> frozenset[str]:
+        """The origins granted CORS."""
+        from services.cors import parse_origins
+
+        return parse_origins(self.cors_origins, production=self.environment == "production")
 
     @property
     def service_key_bytes(self) -> bytes:

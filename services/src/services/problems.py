@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.observability import request_id_var
+from services.problem_catalogue import localize, problem_language_var
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,11 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """Build the ``application/problem+json`` response."""
+    """Build the ``application/problem+json`` response, its title and detail in the request's
+    language (services.problem_catalogue)."""
+    members = jsonable_encoder(extra)
+    language = problem_language_var.get()
+    title, detail = localize(slug, title, detail, members, language)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + slug,
         "title": title,
@@ -105,8 +110,14 @@ def problem_response(
     if request_path:
         body["instance"] = request_path
     body["request_id"] = request_id_var.get()
-    body.update(jsonable_encoder(extra))
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    body.update(members)
+    response = JSONResponse(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+    response.headers["Content-Language"] = language
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
+    return response
 
 
 _SLUGS: dict[int, str] = {
