@@ -31,10 +31,10 @@ import asyncio
 import hashlib
 import re
 import time
-from datetime import UTC, datetime
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
