@@ -17,9 +17,11 @@ from proposal_svc.deps import (
     CurrentCommittee,
     CurrentForumStaff,
     EligibleProposer,
+    OptionalCaller,
     SessionDep,
 )
 from proposal_svc.models import Forum, Proposal
+from proposal_svc.repository import ProposalFilter
 from proposal_svc.schemas import (
     AdoptionCreate,
     AdoptionPublic,
@@ -40,6 +42,7 @@ from proposal_svc.schemas import (
     TimelinePublicEntry,
 )
 from proposal_svc.service.proposals import ProposalDetail
+from services.auth import InvalidToken, Principal
 from services.problems import problem_responses
 
 proposals = APIRouter(prefix="/v1/proposals", tags=["proposals"])
@@ -141,13 +144,37 @@ async def create_proposal(
     return _public(await service.proposals.submit(session, ctx, citizen, body), ctx)
 
 
-@proposals.get("", summary="List proposals", responses=problem_responses(400, 422))
+def _me(value: Literal["me"] | None, caller: Principal | None, name: str) -> uuid.UUID | None:
+    """The caller's id for ``<name>=me`` (401 without a token), None without the filter."""
+    if value is None:
+        return None
+    if caller is None:
+        raise InvalidToken(f"{name}=me needs a signed-in citizen")
+    return caller.citizen_id
+
+
+@proposals.get(
+    "",
+    summary="List proposals",
+    description=(
+        "Newest first (or by agreements), keyset-paginated, with `total` over all pages. "
+        "`author=me` lists my own proposals and `followed=me` those I follow (both 401 "
+        "without a token); `district` is a code of `GET /v1/proposals/districts`."
+    ),
+    responses=problem_responses(400, 401, 422),
+)
 async def list_proposals(
     session: SessionDep,
+    caller: OptionalCaller,
     status: Annotated[
         Literal["open", "closed", "adopted", "budget_linked", "withdrawn", "hidden"] | None, Query()
     ] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
+    district: Annotated[str | None, Query(max_length=40, description="A district code")] = None,
+    author: Annotated[Literal["me"] | None, Query(description="`me`: my proposals")] = None,
+    followed: Annotated[
+        Literal["me"] | None, Query(description="`me`: the proposals I follow")
+    ] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Text search in title and body")
     ] = None,
@@ -155,10 +182,18 @@ async def list_proposals(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ProposalPage:
-    page, next_cursor = await service.proposals.list_proposals(
-        session, status=status, category=category, q=q, sort=sort, cursor=cursor, limit=limit
+    where = ProposalFilter(
+        status=status,
+        category=category,
+        district=district,
+        q=q,
+        author_id=_me(author, caller, "author"),
+        followed_by=_me(followed, caller, "followed"),
     )
-    return ProposalPage(items=[_summary(p) for p in page], next_cursor=next_cursor)
+    page, next_cursor, total = await service.proposals.list_proposals(
+        session, where, sort=sort, cursor=cursor, limit=limit
+    )
+    return ProposalPage(items=[_summary(p) for p in page], next_cursor=next_cursor, total=total)
 
 
 @proposals.get(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from proposal_svc.bootstrap import ProposalContext
-from services.auth import Principal, require_roles
+from services.auth import Principal, current_principal, require_roles
 from services.db import SessionDep
 from services.eligibility import require_eligible
 
@@ -22,6 +22,7 @@ __all__ = [
     "CurrentModerator",
     "EligibleCommenter",
     "EligibleProposer",
+    "OptionalCaller",
     "SessionDep",
     "get_ctx",
 ]
@@ -34,6 +35,17 @@ async def get_ctx(request: Request) -> ProposalContext:
 
 
 CtxDep = Annotated[ProposalContext, Depends(get_ctx)]
+
+
+async def optional_caller(request: Request) -> Principal | None:
+    """The verified caller when the request carries a token (401 for a bad one), else None."""
+    if "authorization" not in request.headers:
+        return None
+    return await current_principal(request)
+
+
+#: The caller if signed in (public reads that also answer "mine" when asked, e.g. ``author=me``).
+OptionalCaller = Annotated[Principal | None, Depends(optional_caller)]
 
 #: A verified citizen (submits, withdraws).
 CurrentCitizen = Annotated[Principal, Depends(require_roles("citizen"))]

@@ -166,6 +166,7 @@ class ProposalPage(BaseModel):
                         }
                     ],
                     "next_cursor": "eyJrIjpbIjIwMjYtMTEtMDFUMDk6MDA6MDBaIl19",
+                    "total": 1,
                 }
             ]
         }
@@ -173,6 +174,7 @@ class ProposalPage(BaseModel):
 
     items: list[ProposalSummary]
     next_cursor: str | None
+    total: int = Field(description="Proposals the filter keeps, on all pages")
 
 
 class SimilarPage(BaseModel):

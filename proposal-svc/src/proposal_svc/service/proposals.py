@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import repository, similarity
 from proposal_svc.bootstrap import ProposalContext
+from proposal_svc.follows import repository as follows
 from proposal_svc.models import (
     Answer,
     CommitteeDecision,
@@ -22,7 +23,7 @@ from proposal_svc.models import (
     TierCrossing,
     TimelineEntry,
 )
-from proposal_svc.repository import SortKey
+from proposal_svc.repository import ProposalFilter, SortKey
 from proposal_svc.schemas import ProposalCreate
 from services import outbox
 from services.auth import Principal
@@ -154,6 +155,7 @@ async def create_proposal(
     )
     session.add(proposal)
     await session.flush()
+    await follows.set_following(session, author.citizen_id, proposal.id, True, "author", now)
     repository.add_timeline_entry(
         session, proposal.id, "submitted", now, "citizen", title=proposal.title
     )
@@ -218,21 +220,18 @@ _KEY_TYPES: dict[SortKey, tuple[KeyType, ...]] = {
 
 async def list_proposals(
     session: AsyncSession,
+    where: ProposalFilter,
     *,
-    status: str | None,
-    category: str | None,
-    q: str | None,
     sort: SortKey,
     cursor: str | None,
     limit: int,
-) -> tuple[Sequence[Proposal], str | None]:
-    """A page of proposals (keyset pagination: stable under inserts) and the next page's
-    cursor (None on the last page); 400 ``invalid-cursor`` for a cursor we did not make."""
+) -> tuple[Sequence[Proposal], str | None, int]:
+    """A page of proposals (keyset pagination: stable under inserts), the next page's cursor
+    (None on the last page) and how many proposals the filter keeps in all; 400
+    ``invalid-cursor`` for a cursor we did not make."""
     rows = await repository.proposals_page(
         session,
-        status=status,
-        category=category,
-        q=q,
+        where,
         sort=sort,
         after=decode_keyset(cursor, _KEY_TYPES[sort]),
         limit=limit + 1,
@@ -244,7 +243,7 @@ async def list_proposals(
         next_cursor = encode_keyset(
             [getattr(last, column.key) for column in repository.sort_columns(sort)]
         )
-    return page, next_cursor
+    return page, next_cursor, await repository.count_proposals(session, where)
 
 
 async def timeline(session: AsyncSession, proposal_id: uuid.UUID) -> Sequence[TimelineEntry]:

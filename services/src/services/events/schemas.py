@@ -314,6 +314,10 @@ class VoteTallyChanged(_VoteEvent):
     count: int
     by_choice: dict[str, int] = Field(default_factory=dict)
     changed_at: datetime
+    #: The citizen whose agreement made this count, on proposal tallies only (proposal-svc makes
+    #: them a follower, docs/proposals.md). Never on a forum's tally: next to ``by_choice`` it
+    #: would tell the citizen's ballot.
+    citizen_id: uuid.UUID | None = None
 
 
 # --- ledger-svc --------------------------------------------------------------------------------
