@@ -338,6 +338,9 @@ class LedgerBatchCommitted(Event):
     tx_id: str
     block: int | None = None
     committed_at: datetime
+    #: The votes of the batch (vote-svc marks their receipts ``recorded``). Empty from a
+    #: ledger-svc older than this member.
+    vote_ids: list[uuid.UUID] = Field(default_factory=list)
 
     def ce_subject(self) -> str:
         return f"batches/{self.batch_seq}"
