@@ -13,6 +13,7 @@ from proposal_svc.api import forums, proposals
 from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.deliberation import api as deliberation
 from proposal_svc.follows import api as follows
+from proposal_svc.reference.routes import reference_routes
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from services.db import transaction
@@ -46,8 +47,9 @@ def create_app(
                 "with due dates, deliberation forums (공론장), committee adoption, budget-linked "
                 "projects, similar-proposal search on Korean text, and a public timeline."
             ),
-            # Follows first: their static paths under /v1/proposals before /{proposal_id}.
-            routers=[*follows.ROUTERS, proposals, forums, *deliberation.ROUTERS],
+            # Follows and reference data first: their static paths under /v1/proposals before
+            # /{proposal_id}.
+            routers=[reference_routes, *follows.ROUTERS, proposals, forums, *deliberation.ROUTERS],
             openapi_tags=[
                 {
                     "name": "proposals",
@@ -56,6 +58,10 @@ def create_app(
                 {"name": "forums", "description": "Deliberation forums"},
                 *deliberation.OPENAPI_TAGS,
                 *follows.OPENAPI_TAGS,
+                {
+                    "name": "reference",
+                    "description": "Categories, Seoul's districts and the tiers, for forms and filters",
+                },
             ],
             key_source=key_source,
             lifespan_hooks=[proposal_lifespan],

@@ -288,6 +288,39 @@ async def get_forum(
     return await session.get(Forum, forum_id, with_for_update=lock)
 
 
+def _forums_where(query: Select[T], status: str | None, kind: str | None) -> Select[T]:
+    if status is not None:
+        query = query.where(Forum.status == status)
+    if kind == "monthly":
+        query = query.where(Forum.proposal_id.is_(None))
+    elif kind == "proposal":
+        query = query.where(Forum.proposal_id.is_not(None))
+    return query
+
+
+async def forums_page(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    kind: str | None,
+    after: Sequence[KeyValue] | None,
+    limit: int,
+) -> Sequence[Forum]:
+    """Up to ``limit`` forums, the latest opening first (``opens_at``, then id), after ``after``."""
+    query = _forums_where(select(Forum), status, kind)
+    columns: list[Any] = [Forum.opens_at, Forum.id]
+    if after is not None:
+        query = query.where(after_keyset(columns, after))
+    query = query.order_by(*(c.desc() for c in columns)).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def count_forums(session: AsyncSession, *, status: str | None, kind: str | None) -> int:
+    """How many forums the filter keeps."""
+    query = _forums_where(select(func.count(Forum.id)), status, kind)
+    return int(await session.scalar(query) or 0)
+
+
 async def first_forum_of(session: AsyncSession, proposal_id: uuid.UUID) -> Forum | None:
     """The first forum opened on a proposal, if any."""
     return await session.scalar(

@@ -23,6 +23,7 @@ from proposal_svc.models import (
     TierCrossing,
     TimelineEntry,
 )
+from proposal_svc.reference.data import district
 from proposal_svc.repository import ProposalFilter, SortKey
 from proposal_svc.schemas import ProposalCreate
 from services import outbox
@@ -106,6 +107,26 @@ async def change_status(
     )
 
 
+def unknown_district(value: str) -> ProblemError:
+    """422 ``unknown-district``: not one of ``GET /v1/proposals/districts``."""
+    return ProblemError(
+        422,
+        "unknown-district",
+        "Unknown district",
+        f"{value!r} is not one of Seoul's districts (GET /v1/proposals/districts), by code or name",
+    )
+
+
+def district_name(value: str | None) -> str | None:
+    """The Korean name of the district a code or name gives (None for none); 422 otherwise."""
+    if value is None:
+        return None
+    found = district(value)
+    if found is None:
+        raise unknown_district(value)
+    return found.name_ko
+
+
 def _check_limits(ctx: ProposalContext, data: ProposalCreate) -> None:
     settings = ctx.settings
     if len(data.title) > settings.title_max:
@@ -116,6 +137,8 @@ def _check_limits(ctx: ProposalContext, data: ProposalCreate) -> None:
         raise ProblemError(
             422, "body-too-long", "Body too long", f"at most {settings.body_max} characters"
         )
+    if data.district is not None and district(data.district) is None:
+        raise unknown_district(data.district)
     if data.category not in settings.categories:
         raise ProblemError(
             422,
@@ -144,7 +167,7 @@ async def create_proposal(
         title=data.title,
         body=data.body,
         category=data.category,
-        district=data.district,
+        district=district_name(data.district),
         status="open",
         agreement_count=0,
         created_at=now,
