@@ -25,10 +25,13 @@ async def _count(sessions: Sessions, model: type[Any]) -> int:
 
 
 async def test_author_me_lists_only_my_proposals_with_a_total(
-    client: httpx.AsyncClient, tokens: TestTokens
+    client: httpx.AsyncClient, tokens: TestTokens, clock: ManualClock
 ) -> None:
     me = uuid.uuid4()
-    mine = [(await propose(client, tokens, me, title=f"내 제안 {i}"))["id"] for i in range(3)]
+    mine = []
+    for i in range(3):
+        clock.advance(minutes=1)  # newest first: distinct creation times
+        mine.append((await propose(client, tokens, me, title=f"내 제안 {i}"))["id"])
     await propose(client, tokens, uuid.uuid4())
     listed = await client.get(
         "/v1/proposals", params={"author": "me", "limit": 2}, headers=tokens.headers(me)

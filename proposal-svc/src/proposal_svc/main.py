@@ -17,6 +17,7 @@ from proposal_svc.reference.routes import reference_routes
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from services.db import transaction
+from services.live_principal import live_status_lifespan
 
 
 def create_app(
@@ -64,7 +65,8 @@ def create_app(
                 },
             ],
             key_source=key_source,
-            lifespan_hooks=[proposal_lifespan],
+            # The status client of services.live_principal (staff routes, writing).
+            lifespan_hooks=[proposal_lifespan, live_status_lifespan],
         ),
     )
     app.state.ctx = ctx
