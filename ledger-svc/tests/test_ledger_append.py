@@ -62,6 +62,15 @@ async def test_batches_build_one_log_with_signed_heads(
         proof = await ledger.consistency(session, 5, 13)
     assert verify_consistency(5, 13, first.head.root, second.head.root, proof)
     assert await _subjects(sessions) == ["ledger.batch_committed.v1"] * 2
+    # Each announcement names its batch's votes (vote-svc marks their receipts recorded).
+    async with sessions() as session:
+        envelopes = (
+            await session.scalars(select(OutboxMessage.envelope).order_by(OutboxMessage.seq))
+        ).all()
+    assert [e["data"]["vote_ids"] for e in envelopes] == [
+        [str(e.vote_id) for e in events[:5]],
+        [str(e.vote_id) for e in events[5:]],
+    ]
 
 
 async def test_redelivered_records_are_not_appended_twice(

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from proposal_helpers import proposal_app
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.config import ProposalSettings
-from proposal_svc.main import create_app
 from services.clock import ManualClock
 from services.db import create_engine, create_sessionmaker
 from services_dev.localrt.postgres import EmbeddedPostgres
 from services_dev.testing import running_app
+from services_dev.testing.identity import StandInIdentity
 from services_dev.testing.plugin import clone_database, migrated_template
 from services_dev.testing.tokens import TestTokens
 
@@ -49,8 +49,14 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def tokens() -> TestTokens:
-    return TestTokens()
+def identity() -> StandInIdentity:
+    """identity-svc's status endpoint as the live role and suspension checks ask it."""
+    return StandInIdentity()
+
+
+@pytest.fixture
+def tokens(identity: StandInIdentity) -> TestTokens:
+    return TestTokens(identity=identity)
 
 
 @pytest.fixture
@@ -69,8 +75,5 @@ async def sessions(
 
 @pytest.fixture
 async def client(ctx: ProposalContext, tokens: TestTokens) -> AsyncIterator[httpx.AsyncClient]:
-    def key_source(_: Any) -> TestTokens:
-        return tokens
-
-    async with running_app(create_app(ctx, key_source=key_source)) as c:
+    async with running_app(proposal_app(ctx, tokens)) as c:
         yield c

@@ -6,7 +6,10 @@ import uuid
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
+from proposal_svc.bootstrap import ProposalContext
+from proposal_svc.main import create_app
 from services_dev.testing.tokens import TestTokens
 
 BODY = {
@@ -26,3 +29,16 @@ async def propose(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def proposal_app(ctx: ProposalContext, tokens: TestTokens) -> FastAPI:
+    """proposal-svc trusting ``tokens`` and asking their stand-in identity-svc (every citizen a
+    token is issued for, active with its roles) for current roles and suspension."""
+
+    def key_source(_: Any) -> TestTokens:
+        return tokens
+
+    app = create_app(ctx, key_source=key_source)
+    assert tokens.identity is not None, "TestTokens(identity=StandInIdentity())"
+    app.state.identity_status = tokens.identity.client("proposal-svc")
+    return app

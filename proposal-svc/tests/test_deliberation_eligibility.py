@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from deliberation_helpers import Deliberation, counts
+from proposal_helpers import proposal_app
 
 from proposal_svc.bootstrap import bootstrap
 from proposal_svc.config import ProposalSettings
-from proposal_svc.main import create_app
 from services.clock import ManualClock
 from services.eligibility import EligibilityPolicy
 from services_dev.testing import running_app
@@ -29,12 +28,7 @@ async def strict(
     policy = EligibilityPolicy.model_validate({"actions": {"comment": {"min_age": 14}}})
     settings = proposal_settings.model_copy(update={"eligibility": policy})
 
-    def key_source(_: Any) -> TestTokens:
-        return tokens
-
-    async with running_app(
-        create_app(bootstrap(settings, clock=clock), key_source=key_source)
-    ) as c:
+    async with running_app(proposal_app(bootstrap(settings, clock=clock), tokens)) as c:
         yield c
 
 

@@ -145,7 +145,17 @@ def _headers(d: Deliberation, w: World, who: str) -> dict[str, str]:
     if who == "forged":
         return {"Authorization": f"Bearer {TestTokens().issue()}"}  # another key
     if who == "staff_only":
-        return d.tokens.headers(uuid.uuid4(), roles=["admin"])
+        # Not a citizen, in the token and in what identity-svc says now (the live check of
+        # writing asks it).
+        staff = uuid.uuid4()
+        headers = d.tokens.headers(staff, roles=["admin"])
+        assert d.tokens.identity is not None
+        d.tokens.identity.citizens[staff] = {
+            "status": "active",
+            "roles": ["admin"],
+            "department": None,
+        }
+        return headers
     if who == "moderator":
         return d.moderator()
     return w.author if who == "author" else d.citizen()

@@ -9,13 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from proposal_helpers import BODY
+from proposal_helpers import BODY, proposal_app
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc.bootstrap import bootstrap
 from proposal_svc.config import ProposalSettings
-from proposal_svc.main import create_app
 from proposal_svc.models import Proposal
 from services.clock import ManualClock
 from services.eligibility import EligibilityPolicy
@@ -33,12 +32,7 @@ async def strict(
     )
     settings = proposal_settings.model_copy(update={"eligibility": policy})
 
-    def key_source(_: Any) -> TestTokens:
-        return tokens
-
-    async with running_app(
-        create_app(bootstrap(settings, clock=clock), key_source=key_source)
-    ) as c:
+    async with running_app(proposal_app(bootstrap(settings, clock=clock), tokens)) as c:
         yield c
 
 

@@ -14,7 +14,7 @@ from proposal_svc import service
 from proposal_svc.bootstrap import ProposalContext
 from proposal_svc.config import ProposalSettings, TierRule
 from proposal_svc.models import Forum, Obligation, OutboxMessage, Proposal, TimelineEntry
-from proposal_svc.repository import SortKey
+from proposal_svc.repository import ProposalFilter, SortKey
 from proposal_svc.schemas import AdoptionCreate, ForumCreate, ProposalCreate
 from services.auth import Principal
 from services.clock import ManualClock
@@ -332,8 +332,8 @@ async def test_many_similar_needs_grouped_proposals(
 async def _page(
     session: AsyncSession, sort: SortKey, cursor: str | None, limit: int
 ) -> tuple[list[uuid.UUID], str | None]:
-    page, next_cursor = await service.proposals.list_proposals(
-        session, status=None, category=None, q=None, sort=sort, cursor=cursor, limit=limit
+    page, next_cursor, _ = await service.proposals.list_proposals(
+        session, ProposalFilter(), sort=sort, cursor=cursor, limit=limit
     )
     return [p.id for p in page], next_cursor
 

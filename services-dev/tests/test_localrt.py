@@ -258,6 +258,7 @@ def test_user_values_win_and_sandbox_roles_are_dev_only(tmp_path: Path) -> None:
     env = build_env(config, user)
     assert env["LEDGER_DATABASE_URL"] == "postgresql+asyncpg://elsewhere/ledger"
     assert env["PROPOSAL_JWKS_URL"] == "http://127.0.0.1:9101/.well-known/jwks.json"
+    assert env["PROPOSAL_IDENTITY_URL"] == "http://127.0.0.1:9101"
     assert env["IDENTITY_ENVIRONMENT"] == "test"
     assert "IDENTITY_SANDBOX_ROLES" not in env
 

@@ -21,9 +21,25 @@ from vote_svc import cli
 from vote_svc.bootstrap import bootstrap
 from vote_svc.config import VoteSettings, get_settings
 from vote_svc.main import create_app
-from vote_svc.models import CitizenSuspension, InboxMessage, OutboxMessage, Tally, Target, Vote
+from vote_svc.models import (
+    CitizenSuspension,
+    InboxMessage,
+    LedgerRecording,
+    OutboxMessage,
+    Tally,
+    Target,
+    Vote,
+)
 
-VOTE_TABLES = [Vote, Tally, Target, CitizenSuspension, OutboxMessage, InboxMessage]
+VOTE_TABLES = [
+    Vote,
+    Tally,
+    Target,
+    CitizenSuspension,
+    LedgerRecording,
+    OutboxMessage,
+    InboxMessage,
+]
 
 
 async def test_health_ready_and_openapi(service_env: dict[str, str]) -> None:

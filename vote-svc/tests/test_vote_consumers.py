@@ -30,13 +30,18 @@ from vote_helpers import (
 from services import nats as nats_mod
 from services.clock import ManualClock
 from services.consumer import ConsumerRunner, InboxMessage
-from services.events import Event, to_envelope
+from services.events import Event, LedgerBatchCommitted, to_envelope
 from services.worker import consumers_body
 from services_dev.testing.tokens import TestTokens
 from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.config import VoteSettings
-from vote_svc.consumers import SUSPENSIONS_CONSUMER, TARGETS_CONSUMER, build_consumers
-from vote_svc.models import CitizenSuspension, Target
+from vote_svc.consumers import (
+    LEDGER_CONSUMER,
+    SUSPENSIONS_CONSUMER,
+    TARGETS_CONSUMER,
+    build_consumers,
+)
+from vote_svc.models import CitizenSuspension, LedgerRecording, Target
 
 
 @pytest.fixture
@@ -53,7 +58,7 @@ async def runners(
     vote_ctx: VoteContext, sessions: Sessions, js: JetStreamContext
 ) -> Sequence[ConsumerRunner]:
     built = build_consumers(vote_ctx, sessions, js)
-    assert [r.name for r in built] == [TARGETS_CONSUMER, SUSPENSIONS_CONSUMER]
+    assert [r.name for r in built] == [TARGETS_CONSUMER, SUSPENSIONS_CONSUMER, LEDGER_CONSUMER]
     for runner in built:
         await runner.setup()
     return built
@@ -105,6 +110,41 @@ async def test_proposal_events_open_and_close_agreements(
     assert refused.status_code == 409
     assert refused.json()["type"].endswith("/proposal-closed")
     assert refused.json()["target_status"] == "withdrawn"
+
+
+async def test_committed_batches_mark_receipts_recorded(
+    client: httpx.AsyncClient,
+    tokens: TestTokens,
+    js: JetStreamContext,
+    runners: Sequence[ConsumerRunner],
+    sessions: Sessions,
+) -> None:
+    proposal_id, citizen = uuid.uuid4(), uuid.uuid4()
+    await publish(js, proposal_opened(proposal_id))
+    await drain(runners)
+    vote_id = (await agree(client, tokens, proposal_id, citizen)).json()["vote_id"]
+    mine = await client.get("/v1/votes/mine", headers=tokens.headers(citizen))
+    assert mine.json()["items"][0]["ledger_status"] == "pending"
+    committed = LedgerBatchCommitted(
+        batch_seq=7,
+        first_index=0,
+        size=1,
+        tree_size=1,
+        root="00" * 32,
+        batch_root="00" * 32,
+        backend="local",
+        tx_id="local-7",
+        committed_at=now(),
+        vote_ids=[uuid.UUID(vote_id)],
+    )
+    event_id = await publish(js, committed)
+    await publish(js, committed, msg_id=event_id + "-again")  # a republish: applied once
+    await drain(runners)
+    mine = await client.get("/v1/votes/mine", headers=tokens.headers(citizen))
+    item = mine.json()["items"][0]
+    assert (item["ledger_status"], item["ledger_batch"]) == ("recorded", 7)
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(LedgerRecording)) == 1
 
 
 async def test_forum_events_open_and_close_ballots(

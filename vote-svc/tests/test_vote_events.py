@@ -1,6 +1,6 @@
 """The outbox rows a cast writes are relayed as ``vote.cast`` and ``vote.tally_changed`` on the
 VOTE stream: CloudEvents exactly as ``services.outbox.add`` would stage them, the canonical record
-in ``vote.cast``, and never a citizen id."""
+in ``vote.cast``, never a citizen id there (a proposal's tally names the agreeing citizen)."""
 
 from __future__ import annotations
 
@@ -112,12 +112,20 @@ async def test_casts_are_published_on_the_vote_stream(
         if isinstance(e, VoteTallyChanged) and e.target_id == proposal_id
     ]
     assert proposal_counts == [(1, {"agree": 1}), (2, {"agree": 2}), (3, {"agree": 3})]
+    # An agreement's tally names the agreeing citizen (proposal-svc makes them a follower)...
+    agreers = [
+        e.citizen_id
+        for e in events
+        if isinstance(e, VoteTallyChanged) and e.target_id == proposal_id
+    ]
+    assert agreers == citizens
     forum_counts = [
-        (e.count, e.by_choice)
+        (e.count, e.by_choice, e.citizen_id)
         for e in events
         if isinstance(e, VoteTallyChanged) and e.target_id == forum_id
     ]
-    assert forum_counts == [(1, {"반대": 1})]
+    # ... a forum's never: next to by_choice it would tell the ballot.
+    assert forum_counts == [(1, {"반대": 1}, None)]
 
 
 async def test_refused_casts_publish_nothing(

@@ -24,7 +24,7 @@ from services.events import (
 )
 from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.config import VoteSettings
-from vote_svc.consumers import SUSPENSION_HANDLERS, TARGET_HANDLERS
+from vote_svc.consumers import LEDGER_HANDLERS, SUSPENSION_HANDLERS, TARGET_HANDLERS
 from vote_svc.models import OutboxMessage, Tally, Vote
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -44,7 +44,11 @@ async def apply(
 ) -> None:
     """Run the handler of ``event`` as the consumer would (without the inbox), stated at ``at``."""
     envelope = to_envelope(event, time=at)
-    handler = {**TARGET_HANDLERS.bind(ctx), **SUSPENSION_HANDLERS.bind(ctx)}[type(event)]
+    handler = {
+        **TARGET_HANDLERS.bind(ctx),
+        **SUSPENSION_HANDLERS.bind(ctx),
+        **LEDGER_HANDLERS.bind(ctx),
+    }[type(event)]
     async with transaction(sessions) as session:
         await handler(session, event, envelope)
 

@@ -164,6 +164,25 @@ async def refresh_tokens(
     )
 
 
+@router.post(
+    "/sessions/logout",
+    status_code=204,
+    tags=["tokens"],
+    summary="Sign out: revoke the refresh-token family of this sign-in",
+    description=(
+        "Every refresh token of the sign-in the presented one belongs to is revoked (later "
+        "refreshes answer 401 `refresh-token-revoked`); other sign-ins of the citizen stay. "
+        "Idempotent, and accepted for an already rotated or expired token of the sign-in; 401 "
+        "`invalid-refresh-token` for a token never issued. Access tokens already issued stay "
+        "valid until they expire (15 minutes): a front end discards its own."
+    ),
+    responses=problem_responses(400, 401, 413, 422),
+)
+async def logout(body: RefreshRequest, session: SessionDep, ctx: CtxDep) -> Response:
+    await sessions.logout(session, ctx, body.refresh_token)
+    return Response(status_code=204)
+
+
 @router.get(
     "/me", tags=["citizens"], summary="The signed-in citizen", responses=problem_responses(401, 404)
 )

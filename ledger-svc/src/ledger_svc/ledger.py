@@ -296,6 +296,7 @@ async def _append_batch(
             tx_id=anchor.tx_id,
             block=anchor.block,
             committed_at=anchor.committed_at,
+            vote_ids=[r.vote_id for r in accepted],
         ),
     )
     return head

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from proposal_svc import service, similarity
 from proposal_svc.bootstrap import ProposalContext
@@ -17,15 +17,19 @@ from proposal_svc.deps import (
     CurrentCommittee,
     CurrentForumStaff,
     EligibleProposer,
+    OptionalCaller,
     SessionDep,
 )
 from proposal_svc.models import Forum, Proposal
+from proposal_svc.reference.data import district_code
+from proposal_svc.repository import ProposalFilter
 from proposal_svc.schemas import (
     AdoptionCreate,
     AdoptionPublic,
     AnswerCreate,
     AnswerPublic,
     ForumCreate,
+    ForumPage,
     ForumPublic,
     ModerationCreate,
     ObligationPublic,
@@ -40,10 +44,28 @@ from proposal_svc.schemas import (
     TimelinePublicEntry,
 )
 from proposal_svc.service.proposals import ProposalDetail
+from services.auth import InvalidToken, Principal
 from services.client import ClientDep
 from services.problems import problem_responses
 
 proposals = APIRouter(prefix="/v1/proposals", tags=["proposals"])
+
+
+def _created(location: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry of a 201 with its ``Location`` header."""
+    return {
+        201: {
+            "description": "Created",
+            "headers": {
+                "Location": {
+                    "description": f"Where the resource is read: `{location}`",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
 forums = APIRouter(prefix="/v1/forums", tags=["forums"])
 
 
@@ -57,6 +79,7 @@ def _public(detail: ProposalDetail, ctx: ProposalContext) -> ProposalPublic:
         body=p.body if not hidden else f"운영 원칙에 따라 숨김 처리되었습니다: {p.hidden_reason}",
         category=p.category,
         district=p.district,
+        district_code=district_code(p.district),
         status=p.status,
         agreement_count=p.agreement_count,
         created_at=p.created_at,
@@ -103,6 +126,7 @@ def _summary(p: Proposal) -> ProposalSummary:
         title=p.title if p.status != "hidden" else "(숨김 처리된 제안)",
         category=p.category,
         district=p.district,
+        district_code=district_code(p.district),
         status=p.status,
         agreement_count=p.agreement_count,
         created_at=p.created_at,
@@ -122,6 +146,7 @@ def _forum(f: Forum) -> ForumPublic:
         participant_count=f.participant_count,
         options=list(f.options),
         status=f.status,
+        kind="monthly" if f.proposal_id is None else "proposal",
     )
 
 
@@ -136,7 +161,7 @@ def _forum(f: Forum) -> ForumPublic:
         "Submissions are rate-limited per citizen and per client network: past a limit, 429 "
         "`rate-limited` with `Retry-After` and nothing written (docs/abuse-limits.md)."
     ),
-    responses=problem_responses(400, 401, 403, 413, 422, 429),
+    responses={**_created("/v1/proposals/{id}"), **problem_responses(400, 401, 403, 413, 422, 429)},
 )
 async def create_proposal(
     body: ProposalCreate,
@@ -144,18 +169,47 @@ async def create_proposal(
     session: SessionDep,
     ctx: CtxDep,
     client: ClientDep,
+    response: Response,
 ) -> ProposalPublic:
     detail = await service.proposals.submit(session, ctx, citizen, body, network=client.network)
-    return _public(detail, ctx)
+    created = _public(detail, ctx)
+    response.headers["Location"] = f"/v1/proposals/{created.id}"
+    return created
 
 
-@proposals.get("", summary="List proposals", responses=problem_responses(400, 422))
+def _me(value: Literal["me"] | None, caller: Principal | None, name: str) -> uuid.UUID | None:
+    """The caller's id for ``<name>=me`` (401 without a token), None without the filter."""
+    if value is None:
+        return None
+    if caller is None:
+        raise InvalidToken(f"{name}=me needs a signed-in citizen")
+    return caller.citizen_id
+
+
+@proposals.get(
+    "",
+    summary="List proposals",
+    description=(
+        "Newest first (or by agreements), keyset-paginated, with `total` over all pages. "
+        "`author=me` lists my own proposals and `followed=me` those I follow (both 401 "
+        "without a token); `district` is a code or Korean name of `GET /v1/proposals/districts`."
+    ),
+    responses=problem_responses(400, 401, 422),
+)
 async def list_proposals(
     session: SessionDep,
+    caller: OptionalCaller,
     status: Annotated[
         Literal["open", "closed", "adopted", "budget_linked", "withdrawn", "hidden"] | None, Query()
     ] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
+    district: Annotated[
+        str | None, Query(max_length=40, description="A district's code or Korean name")
+    ] = None,
+    author: Annotated[Literal["me"] | None, Query(description="`me`: my proposals")] = None,
+    followed: Annotated[
+        Literal["me"] | None, Query(description="`me`: the proposals I follow")
+    ] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Text search in title and body")
     ] = None,
@@ -163,10 +217,18 @@ async def list_proposals(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ProposalPage:
-    page, next_cursor = await service.proposals.list_proposals(
-        session, status=status, category=category, q=q, sort=sort, cursor=cursor, limit=limit
+    where = ProposalFilter(
+        status=status,
+        category=category,
+        district=service.proposals.district_name(district),
+        q=q,
+        author_id=_me(author, caller, "author"),
+        followed_by=_me(followed, caller, "followed"),
     )
-    return ProposalPage(items=[_summary(p) for p in page], next_cursor=next_cursor)
+    page, next_cursor, total = await service.proposals.list_proposals(
+        session, where, sort=sort, cursor=cursor, limit=limit
+    )
+    return ProposalPage(items=[_summary(p) for p in page], next_cursor=next_cursor, total=total)
 
 
 @proposals.get(
@@ -241,7 +303,10 @@ async def hide(
     "/{proposal_id}/answers",
     status_code=201,
     summary="Answer a proposal (department or mayor's office); fulfils the obligation",
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    responses={
+        **_created("/v1/proposals/{proposal_id}"),
+        **problem_responses(400, 401, 403, 404, 409, 413, 422),
+    },
 )
 async def post_answer(
     proposal_id: uuid.UUID,
@@ -249,8 +314,10 @@ async def post_answer(
     staff: CurrentAnswerer,
     session: SessionDep,
     ctx: CtxDep,
+    response: Response,
 ) -> ProposalPublic:
     await service.tallies.answer(session, ctx, staff, proposal_id, body.kind, body.body)
+    response.headers["Location"] = f"/v1/proposals/{proposal_id}"
     return _public(await service.proposals.proposal_detail(session, proposal_id), ctx)
 
 
@@ -258,7 +325,10 @@ async def post_answer(
     "/{proposal_id}/adoption",
     status_code=201,
     summary="Committee decision: adopt (or decline) as an excellent proposal",
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    responses={
+        **_created("/v1/proposals/{proposal_id}"),
+        **problem_responses(400, 401, 403, 404, 409, 413, 422),
+    },
 )
 async def adoption(
     proposal_id: uuid.UUID,
@@ -266,8 +336,10 @@ async def adoption(
     committee: CurrentCommittee,
     session: SessionDep,
     ctx: CtxDep,
+    response: Response,
 ) -> ProposalPublic:
     await service.adoption.decide_adoption(session, ctx, committee, proposal_id, body)
+    response.headers["Location"] = f"/v1/proposals/{proposal_id}"
     return _public(await service.proposals.proposal_detail(session, proposal_id), ctx)
 
 
@@ -275,12 +347,44 @@ async def adoption(
     "",
     status_code=201,
     summary="Create a forum (staff), e.g. the monthly city forum",
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    responses={
+        **_created("/v1/forums/{id}"),
+        **problem_responses(400, 401, 403, 404, 409, 413, 422),
+    },
 )
 async def create_forum(
-    body: ForumCreate, staff: CurrentForumStaff, session: SessionDep, ctx: CtxDep
+    body: ForumCreate,
+    staff: CurrentForumStaff,
+    session: SessionDep,
+    ctx: CtxDep,
+    response: Response,
 ) -> ForumPublic:
-    return _forum(await service.forums.create_forum(session, ctx, staff, body))
+    forum = await service.forums.create_forum(session, ctx, staff, body)
+    response.headers["Location"] = f"/v1/forums/{forum.id}"
+    return _forum(forum)
+
+
+@forums.get(
+    "",
+    summary="List forums (the monthly city forum and proposals' forums)",
+    description=(
+        "The latest opening first, keyset-paginated (`cursor` = the previous `next_cursor`), "
+        "with `total` over all pages. `status`: `scheduled`, `open` or `closed`; `kind`: "
+        "`monthly` (the city's forums without a proposal) or `proposal`."
+    ),
+    responses=problem_responses(400, 422),
+)
+async def list_forums(
+    session: SessionDep,
+    status: Annotated[Literal["scheduled", "open", "closed"] | None, Query()] = None,
+    kind: Annotated[Literal["monthly", "proposal"] | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ForumPage:
+    page, next_cursor, total = await service.forums.list_forums(
+        session, status=status, kind=kind, cursor=cursor, limit=limit
+    )
+    return ForumPage(items=[_forum(f) for f in page], next_cursor=next_cursor, total=total)
 
 
 @forums.get("/{forum_id}", summary="A forum", responses=problem_responses(404, 422))

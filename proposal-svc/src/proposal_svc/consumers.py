@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc.bootstrap import ProposalContext
+from proposal_svc.follows import following
 from proposal_svc.service import forums, tallies
 from services.consumer import BatchHandler, ConsumerRunner, Delivered
 from services.events import VoteTallyChanged
@@ -30,17 +31,21 @@ async def apply_tallies(
     ctx: ProposalContext, session: AsyncSession, batch: Sequence[Delivered[VoteTallyChanged]]
 ) -> None:
     """Proposals cross tiers and forums count participants, once per batch at the highest
-    count of each target."""
+    count of each target; the citizens who agreed follow (unless they opted out)."""
     proposal_counts: dict[uuid.UUID, list[int]] = {}
     forum_counts: dict[uuid.UUID, int] = {}
+    agreed: list[tuple[uuid.UUID, uuid.UUID]] = []
     for delivered in batch:
         event = delivered.event
         if event.target_type == "proposal":
             proposal_counts.setdefault(event.target_id, []).append(event.count)
+            if event.citizen_id is not None:
+                agreed.append((event.citizen_id, event.target_id))
         else:
             forum_counts[event.target_id] = max(event.count, forum_counts.get(event.target_id, 0))
     await tallies.apply_proposal_tallies(session, ctx, proposal_counts)
     await forums.apply_forum_tallies(session, forum_counts)
+    await following.agreements_follow(session, ctx, agreed)
 
 
 def tally_consumer(

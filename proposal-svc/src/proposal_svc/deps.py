@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from proposal_svc.bootstrap import ProposalContext
-from services.auth import Principal, require_roles
+from services.auth import Principal, current_principal, require_roles
 from services.db import SessionDep
 from services.eligibility import require_eligible
+from services.live_principal import require_live_roles
 
 __all__ = [
     "CtxDep",
@@ -22,6 +23,7 @@ __all__ = [
     "CurrentModerator",
     "EligibleCommenter",
     "EligibleProposer",
+    "OptionalCaller",
     "SessionDep",
     "get_ctx",
 ]
@@ -35,24 +37,43 @@ async def get_ctx(request: Request) -> ProposalContext:
 
 CtxDep = Annotated[ProposalContext, Depends(get_ctx)]
 
-#: A verified citizen (submits, withdraws).
+
+async def optional_caller(request: Request) -> Principal | None:
+    """The verified caller when the request carries a token (401 for a bad one), else None."""
+    if "authorization" not in request.headers:
+        return None
+    return await current_principal(request)
+
+
+#: The caller if signed in (public reads that also answer "mine" when asked, e.g. ``author=me``).
+OptionalCaller = Annotated[Principal | None, Depends(optional_caller)]
+
+#: A verified citizen (withdraws, follows, likes, reports): the token's roles.
 CurrentCitizen = Annotated[Principal, Depends(require_roles("citizen"))]
-#: A citizen the platform's eligibility rules let propose (403 ``ineligible-*`` otherwise).
+
+# Writing a proposal or a comment, and every staff action, act on identity-svc's *current* roles
+# and suspension (services.live_principal: one signed loopback request to identity-svc per such
+# request), not on the token's, which may be 15 minutes old: a suspended citizen is refused at
+# once (403 citizen-suspended), a role granted or withdrawn counts from the next request.
+
+#: A citizen the platform's eligibility rules let propose (403 ``ineligible-*`` otherwise), not
+#: suspended now.
 EligibleProposer = Annotated[
-    Principal, Depends(require_eligible("propose", require_roles("citizen")))
+    Principal, Depends(require_eligible("propose", require_live_roles("citizen")))
 ]
-#: A citizen the platform's eligibility rules let comment (comments, replies, forum opinions).
+#: A citizen the platform's eligibility rules let comment (comments, replies, forum opinions),
+#: not suspended now.
 EligibleCommenter = Annotated[
-    Principal, Depends(require_eligible("comment", require_roles("citizen")))
+    Principal, Depends(require_eligible("comment", require_live_roles("citizen")))
 ]
 #: A moderator (hides).
-CurrentAdmin = Annotated[Principal, Depends(require_roles("admin"))]
+CurrentAdmin = Annotated[Principal, Depends(require_live_roles("admin"))]
 #: A department or the mayor's office (answers; which kind of answer needs which role is the
-#: use case's rule).
-CurrentAnswerer = Annotated[Principal, Depends(require_roles("department", "mayor_office"))]
+#: use case's rule, on the current roles and department).
+CurrentAnswerer = Annotated[Principal, Depends(require_live_roles("department", "mayor_office"))]
 #: A member of the committee (adoption).
-CurrentCommittee = Annotated[Principal, Depends(require_roles("committee"))]
+CurrentCommittee = Annotated[Principal, Depends(require_live_roles("committee"))]
 #: Staff who run forums.
-CurrentForumStaff = Annotated[Principal, Depends(require_roles("admin", "mayor_office"))]
+CurrentForumStaff = Annotated[Principal, Depends(require_live_roles("admin", "mayor_office"))]
 #: Moderators of comments and opinions, and admins (who grant the role and may do what it does).
-CurrentModerator = Annotated[Principal, Depends(require_roles("moderator", "admin"))]
+CurrentModerator = Annotated[Principal, Depends(require_live_roles("moderator", "admin"))]

@@ -13,9 +13,12 @@ from proposal_svc.api import forums, proposals
 from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.caching import CACHE_POLICIES
 from proposal_svc.deliberation import api as deliberation
+from proposal_svc.follows import api as follows
+from proposal_svc.reference.routes import reference_routes
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from services.db import transaction
+from services.live_principal import live_status_lifespan
 
 
 def create_app(
@@ -46,7 +49,9 @@ def create_app(
                 "with due dates, deliberation forums (공론장), committee adoption, budget-linked "
                 "projects, similar-proposal search on Korean text, and a public timeline."
             ),
-            routers=[proposals, forums, *deliberation.ROUTERS],
+            # Follows and reference data first: their static paths under /v1/proposals before
+            # /{proposal_id}.
+            routers=[reference_routes, *follows.ROUTERS, proposals, forums, *deliberation.ROUTERS],
             cache_policies=CACHE_POLICIES,
             openapi_tags=[
                 {
@@ -55,10 +60,18 @@ def create_app(
                 },
                 {"name": "forums", "description": "Deliberation forums"},
                 *deliberation.OPENAPI_TAGS,
+                *follows.OPENAPI_TAGS,
+                {
+                    "name": "reference",
+                    "description": "Categories, Seoul's districts and the tiers, for forms and filters",
+                },
             ],
             key_source=key_source,
-            lifespan_hooks=[proposal_lifespan],
+            # The status client of services.live_principal (staff routes, writing).
+            lifespan_hooks=[proposal_lifespan, live_status_lifespan],
         ),
     )
     app.state.ctx = ctx
+    # Who may call /internal/* (services.internal_auth.require_service reads it).
+    app.state.internal_keys = ctx.settings.internal_key_bytes
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 
@@ -14,6 +15,7 @@ from sqlalchemy import Row, Select, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proposal_svc.follows.models import Follow
 from proposal_svc.models import (
     Answer,
     CommitteeDecision,
@@ -55,33 +57,66 @@ def sort_columns(sort: SortKey) -> list[Any]:
     return [Proposal.agreement_count, *columns] if sort == "agreements" else columns
 
 
+@dataclass(frozen=True)
+class ProposalFilter:
+    """What a listing keeps: by status (hidden ones only when asked for), category, district,
+    author, follower, and a text in title or body."""
+
+    status: str | None = None
+    category: str | None = None
+    district: str | None = None
+    q: str | None = None
+    author_id: uuid.UUID | None = None
+    followed_by: uuid.UUID | None = None
+
+
+def _filtered(query: Select[T], where: ProposalFilter) -> Select[T]:
+    if where.status:
+        query = query.where(Proposal.status == where.status)
+    else:
+        query = query.where(Proposal.status != "hidden")
+    if where.category:
+        query = query.where(Proposal.category == where.category)
+    if where.district:
+        query = query.where(Proposal.district == where.district)
+    if where.author_id is not None:
+        query = query.where(Proposal.author_id == where.author_id)
+    if where.followed_by is not None:
+        query = query.where(
+            Proposal.id.in_(
+                select(Follow.proposal_id).where(
+                    Follow.citizen_id == where.followed_by, Follow.following
+                )
+            )
+        )
+    if where.q:
+        q = where.q
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(Proposal.search_text.ilike(pattern, escape="\\"))
+    return query
+
+
 async def proposals_page(
     session: AsyncSession,
+    where: ProposalFilter,
     *,
-    status: str | None,
-    category: str | None,
-    q: str | None,
     sort: SortKey,
     after: Sequence[KeyValue] | None,
     limit: int,
 ) -> Sequence[Proposal]:
-    """Up to ``limit`` proposals in ``sort`` order after the key ``after`` (the ordering values
-    of the previous page's last row). Hidden ones only when asked for by ``status``."""
-    query = select(Proposal)
-    if status:
-        query = query.where(Proposal.status == status)
-    else:
-        query = query.where(Proposal.status != "hidden")
-    if category:
-        query = query.where(Proposal.category == category)
-    if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(Proposal.search_text.ilike(pattern, escape="\\"))
+    """Up to ``limit`` proposals of ``where`` in ``sort`` order after the key ``after`` (the
+    ordering values of the previous page's last row)."""
+    query = _filtered(select(Proposal), where)
     columns = sort_columns(sort)
     if after is not None:
         query = query.where(after_keyset(columns, after))
     query = query.order_by(*(column.desc() for column in columns)).limit(limit)
     return (await session.scalars(query)).all()
+
+
+async def count_proposals(session: AsyncSession, where: ProposalFilter) -> int:
+    """How many proposals ``where`` keeps (all pages)."""
+    return int(await session.scalar(_filtered(select(func.count(Proposal.id)), where)) or 0)
 
 
 async def proposals_after(
@@ -251,6 +286,39 @@ async def get_forum(
 ) -> Forum | None:
     """The forum (``lock``: ``FOR UPDATE``), or None."""
     return await session.get(Forum, forum_id, with_for_update=lock)
+
+
+def _forums_where(query: Select[T], status: str | None, kind: str | None) -> Select[T]:
+    if status is not None:
+        query = query.where(Forum.status == status)
+    if kind == "monthly":
+        query = query.where(Forum.proposal_id.is_(None))
+    elif kind == "proposal":
+        query = query.where(Forum.proposal_id.is_not(None))
+    return query
+
+
+async def forums_page(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    kind: str | None,
+    after: Sequence[KeyValue] | None,
+    limit: int,
+) -> Sequence[Forum]:
+    """Up to ``limit`` forums, the latest opening first (``opens_at``, then id), after ``after``."""
+    query = _forums_where(select(Forum), status, kind)
+    columns: list[Any] = [Forum.opens_at, Forum.id]
+    if after is not None:
+        query = query.where(after_keyset(columns, after))
+    query = query.order_by(*(c.desc() for c in columns)).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def count_forums(session: AsyncSession, *, status: str | None, kind: str | None) -> int:
+    """How many forums the filter keeps."""
+    query = _forums_where(select(func.count(Forum.id)), status, kind)
+    return int(await session.scalar(query) or 0)
 
 
 async def first_forum_of(session: AsyncSession, proposal_id: uuid.UUID) -> Forum | None:

@@ -20,6 +20,14 @@ def nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+def filled(value: str) -> str:
+    """:func:`nfc`, refusing a text that is only whitespace (a 422, like an empty one)."""
+    normal = nfc(value)
+    if not normal:
+        raise ValueError("must not be empty or only whitespace")
+    return normal
+
+
 class ProposalCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -40,10 +48,15 @@ class ProposalCreate(BaseModel):
     category: str = Field(min_length=1, max_length=40)
     district: str | None = Field(default=None, max_length=40)
 
-    @field_validator("title", "body", "category", "district")
+    @field_validator("title", "body", "category")
     @classmethod
-    def _normalise(cls, value: str | None) -> str | None:
-        return nfc(value) if value is not None else None
+    def _normalise(cls, value: str) -> str:
+        return filled(value)
+
+    @field_validator("district")
+    @classmethod
+    def _district(cls, value: str | None) -> str | None:
+        return nfc(value) or None if value is not None else None
 
 
 class SimilarPublic(BaseModel):
@@ -88,6 +101,7 @@ _PROPOSAL_EXAMPLE: dict[str, Any] = {
     "body": "출퇴근 시간에 역 앞 대여소에 자전거가 없습니다.",
     "category": "transport",
     "district": "마포구",
+    "district_code": "11440",
     "status": "open",
     "agreement_count": 132,
     "created_at": "2026-11-01T09:00:00Z",
@@ -120,7 +134,8 @@ class ProposalPublic(BaseModel):
     title: str
     body: str
     category: str
-    district: str | None
+    district: str | None = Field(description="The district's Korean name")
+    district_code: str | None = Field(description="Its code (GET /v1/proposals/districts)")
     status: ProposalStatus
     agreement_count: int
     created_at: datetime
@@ -139,6 +154,7 @@ class ProposalSummary(BaseModel):
     title: str
     category: str
     district: str | None
+    district_code: str | None
     status: ProposalStatus
     agreement_count: int
     created_at: datetime
@@ -158,6 +174,7 @@ class ProposalPage(BaseModel):
                                 "title",
                                 "category",
                                 "district",
+                                "district_code",
                                 "status",
                                 "agreement_count",
                                 "created_at",
@@ -166,6 +183,7 @@ class ProposalPage(BaseModel):
                         }
                     ],
                     "next_cursor": "eyJrIjpbIjIwMjYtMTEtMDFUMDk6MDA6MDBaIl19",
+                    "total": 1,
                 }
             ]
         }
@@ -173,6 +191,7 @@ class ProposalPage(BaseModel):
 
     items: list[ProposalSummary]
     next_cursor: str | None
+    total: int = Field(description="Proposals the filter keeps, on all pages")
 
 
 class SimilarPage(BaseModel):
@@ -263,7 +282,7 @@ class AnswerCreate(BaseModel):
     @field_validator("body")
     @classmethod
     def _normalise(cls, value: str) -> str:
-        return nfc(value)
+        return filled(value)
 
 
 class AdoptionCreate(BaseModel):
@@ -286,6 +305,11 @@ class AdoptionCreate(BaseModel):
     rationale: str = Field(min_length=1, max_length=5000)
     grouped_proposal_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 
+    @field_validator("rationale")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return filled(value)
+
 
 class ModerationCreate(BaseModel):
     model_config = ConfigDict(
@@ -293,6 +317,11 @@ class ModerationCreate(BaseModel):
     )
 
     reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return filled(value)
 
 
 class ForumCreate(BaseModel):
@@ -319,6 +348,16 @@ class ForumCreate(BaseModel):
     opens_at: datetime
     closes_at: datetime
     proposal_id: uuid.UUID | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return filled(value)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return nfc(value)
 
     @field_validator("options")
     @classmethod
@@ -351,6 +390,7 @@ class ForumPublic(BaseModel):
                     "participant_count": 412,
                     "options": ["찬성", "반대", "유보"],
                     "status": "open",
+                    "kind": "proposal",
                 }
             ]
         }
@@ -366,3 +406,41 @@ class ForumPublic(BaseModel):
     participant_count: int
     options: list[str]
     status: Literal["scheduled", "open", "closed"]
+    kind: Literal["monthly", "proposal"] = Field(
+        description="`proposal`: opened on a proposal (its forum tier or staff); `monthly`: the "
+        "city's forum on a theme, without a proposal"
+    )
+
+
+class ForumPage(BaseModel):
+    """A page of forums, the latest opening first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "0b5e8c1e-3b7c-4a55-9d0c-3f1a1f7f2a10",
+                            "proposal_id": None,
+                            "title": "12월 시민 공론장: 노후 공공주택 재건축",
+                            "description": "",
+                            "mode": "hybrid",
+                            "opens_at": "2026-12-01T00:00:00Z",
+                            "closes_at": "2026-12-15T00:00:00Z",
+                            "participant_count": 0,
+                            "options": ["찬성", "반대", "유보"],
+                            "status": "scheduled",
+                            "kind": "monthly",
+                        }
+                    ],
+                    "next_cursor": None,
+                    "total": 1,
+                }
+            ]
+        }
+    )
+
+    items: list[ForumPublic]
+    next_cursor: str | None
+    total: int = Field(description="Forums the filter keeps, on all pages")

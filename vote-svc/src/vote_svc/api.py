@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from services.auth import Principal
 from services.canonical import TargetType
@@ -24,6 +24,8 @@ from vote_svc.schemas import (
     BallotPublic,
     ForumTally,
     FullReceipt,
+    MyVotePage,
+    MyVotePublic,
     ProposalTally,
     Receipt,
     TargetRecord,
@@ -31,7 +33,7 @@ from vote_svc.schemas import (
     VotePublic,
     agreement_json,
 )
-from vote_svc.service import ballots, receipts, records, tallies
+from vote_svc.service import ballots, mine, receipts, records, tallies
 from vote_svc.service.receipts import CastVote
 
 router = APIRouter(prefix="/v1/votes")
@@ -224,6 +226,55 @@ async def target_records(
         records=[
             TargetRecord(vote_id=v, voter_tag=t, record_hash=h, cast_at=c) for v, t, h, c in rows
         ],
+    )
+
+
+@router.get(
+    "/mine",
+    tags=["votes"],
+    summary="My agreements and forum ballots, newest first",
+    description=(
+        "The signed-in citizen's votes, newest first, each with its receipt and ledger status: "
+        "`recorded` once ledger-svc announced the batch that holds it (`ledger.batch_committed`), "
+        "`pending` before. `target_type` and `target_id` narrow it; with `target_id` it answers "
+        '"did I agree with (or vote in) this?" without casting: one item, or none. '
+        "Keyset-paginated (`cursor` = the previous page's `next_cursor`, 400 `invalid-cursor`)."
+    ),
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def my_votes(
+    citizen: CurrentCitizen,
+    session: SessionDep,
+    target_type: Annotated[Literal["proposal", "forum"] | None, Query()] = None,
+    target_id: Annotated[uuid.UUID | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> MyVotePage:
+    page, next_cursor = await mine.my_votes(
+        session,
+        citizen.citizen_id,
+        target_type=target_type,
+        target_id=target_id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return MyVotePage(
+        items=[
+            MyVotePublic(
+                vote_id=m.vote.id,
+                target_type=cast(TargetType, m.vote.target_type),
+                target_id=m.vote.target_id,
+                choice=m.vote.choice,
+                cast_at=m.vote.cast_at,
+                receipt=Receipt(record_hash=m.vote.record_hash, voter_tag=m.vote.voter_tag),
+                ledger_status="recorded" if m.batch_seq is not None else "pending",
+                ledger_batch=m.batch_seq,
+                recorded_at=m.recorded_at,
+                ledger_receipt=f"/v1/ledger/receipts/{m.vote.id}",
+            )
+            for m in page
+        ],
+        next_cursor=next_cursor,
     )
 
 

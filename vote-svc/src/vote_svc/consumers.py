@@ -1,12 +1,15 @@
 """Event handlers of vote-svc, each idempotent through the inbox of its ConsumerRunner.
 
-They keep two read models (``service.read_models``): which targets accept votes
-(``proposal.opened/closed``, ``forum.opened/closed`` on the PROPOSAL stream) and which citizens
-are suspended (``identity.citizen_suspended/citizen_reinstated`` on the IDENTITY stream). Events
+They keep three read models: which targets accept votes (``proposal.opened/closed``,
+``forum.opened/closed`` on the PROPOSAL stream) and which citizens are suspended
+(``identity.citizen_suspended/citizen_reinstated`` on the IDENTITY stream), in
+``service.read_models``; and which votes the ledger recorded (``ledger.batch_committed`` on the
+LEDGER stream), in ``service.mine``. Events
 are applied by the CloudEvents ``time`` at which their publisher staged them, not by arrival
 order, so a redelivered or overtaken event never undoes a newer one.
 
-One handler table per durable consumer: :data:`TARGET_HANDLERS` and :data:`SUSPENSION_HANDLERS`.
+One handler table per durable consumer: :data:`TARGET_HANDLERS`, :data:`SUSPENSION_HANDLERS` and
+:data:`LEDGER_HANDLERS`.
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ from services.events import (
     CloudEvent,
     ForumClosed,
     ForumOpened,
+    LedgerBatchCommitted,
     ProposalClosed,
     ProposalOpened,
 )
 from vote_svc.bootstrap import VoteContext
-from vote_svc.service import read_models
+from vote_svc.service import mine, read_models
 
 #: Durable consumer names (also the inbox's ``consumer`` column).
 TARGETS_CONSUMER: Final = "vote-svc-targets"
 SUSPENSIONS_CONSUMER: Final = "vote-svc-suspensions"
+LEDGER_CONSUMER: Final = "vote-svc-ledger"
 
 #: The handlers of ``vote-svc-targets`` (PROPOSAL stream).
 TARGET_HANDLERS: Final[Handlers[VoteContext]] = Handlers()
 #: The handlers of ``vote-svc-suspensions`` (IDENTITY stream).
 SUSPENSION_HANDLERS: Final[Handlers[VoteContext]] = Handlers()
+#: The handlers of ``vote-svc-ledger`` (LEDGER stream).
+LEDGER_HANDLERS: Final[Handlers[VoteContext]] = Handlers()
 
 
 @TARGET_HANDLERS.on(ProposalOpened)
@@ -127,6 +134,14 @@ async def on_citizen_reinstated(
     )
 
 
+@LEDGER_HANDLERS.on(LedgerBatchCommitted)
+async def on_batch_committed(
+    ctx: VoteContext, session: AsyncSession, event: LedgerBatchCommitted, envelope: CloudEvent
+) -> None:
+    """The ledger recorded a batch: its votes' receipts read ``recorded`` from now on."""
+    await mine.batch_recorded(session, event.vote_ids, event.batch_seq, event.committed_at)
+
+
 def build_consumers(
     ctx: VoteContext, sessions: async_sessionmaker[AsyncSession], js: JetStreamContext
 ) -> Sequence[ConsumerRunner]:
@@ -143,6 +158,13 @@ def build_consumers(
             name=SUSPENSIONS_CONSUMER,
             stream="IDENTITY",
             handlers=SUSPENSION_HANDLERS.bind(ctx),
+            sessions=sessions,
+            js=js,
+        ),
+        ConsumerRunner(
+            name=LEDGER_CONSUMER,
+            stream="LEDGER",
+            handlers=LEDGER_HANDLERS.bind(ctx),
             sessions=sessions,
             js=js,
         ),

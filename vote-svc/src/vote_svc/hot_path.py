@@ -147,7 +147,9 @@ SELECT vote_count FROM tally
 TALLY_MEMBERS: Final = frozenset({"count", "by_choice"})
 
 
-def staged_events(vote: CastVote, record: bytes) -> tuple[Any, ...]:
+def staged_events(
+    vote: CastVote, record: bytes, *, agreer: uuid.UUID | None = None
+) -> tuple[Any, ...]:
     """The outbox rows of an accepted vote, as the statement's parameters $10..$15: event id,
     subject and envelope of ``vote.cast``, then the same of ``vote.tally_changed``.
 
@@ -156,7 +158,8 @@ def staged_events(vote: CastVote, record: bytes) -> tuple[Any, ...]:
     this vote exist only inside the statement (the tally upsert reads the row's newest version
     under its lock), which adds exactly those two members to ``data`` and touches nothing else.
     Knowing them here instead would take a second statement, with the row lock held across the
-    round trip between them.
+    round trip between them. ``agreer`` (the citizen, on agreements only) goes into
+    ``vote.tally_changed`` as ``citizen_id``: proposal-svc makes them a follower.
     """
     cast_event = to_envelope(
         VoteCast(
@@ -174,7 +177,11 @@ def staged_events(vote: CastVote, record: bytes) -> tuple[Any, ...]:
     tally_event = to_envelope(
         # The counts are required by the schema; they are left out of the envelope just below.
         VoteTallyChanged(
-            target_type=vote.target_type, target_id=vote.target_id, count=0, changed_at=vote.cast_at
+            target_type=vote.target_type,
+            target_id=vote.target_id,
+            count=0,
+            changed_at=vote.cast_at,
+            citizen_id=agreer,
         ),
         time=vote.cast_at,
     )
@@ -266,6 +273,6 @@ async def _try_cast(
             tag,
             vote.record_hash,
             record,
-            *staged_events(vote, record),
+            *staged_events(vote, record, agreer=citizen_id if target_type == "proposal" else None),
         )
     return None if counted is None else vote

@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Computed,
     DateTime,
+    Index,
     LargeBinary,
     String,
     Text,
@@ -31,6 +32,7 @@ __all__ = [
     "TARGET_STATUS_SQL",
     "CitizenSuspension",
     "InboxMessage",
+    "LedgerRecording",
     "OutboxMessage",
     "Tally",
     "Target",
@@ -70,6 +72,8 @@ class Vote(Base):
     __table_args__ = (
         UniqueConstraint("target_type", "target_id", "citizen_id"),
         CheckConstraint("target_type IN ('proposal', 'forum')", name="target_type"),
+        # A citizen's own votes, newest first (GET /v1/votes/mine).
+        Index("ix_votes_citizen_recent", "citizen_id", "cast_at", "id"),
     )
 
 
@@ -123,3 +127,15 @@ class CitizenSuspension(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     #: CloudEvents ``time`` of the latest event applied (older ones arriving late are ignored).
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerRecording(Base):
+    """Read model of ``ledger.batch_committed``: the votes the ledger recorded, in which batch.
+
+    A table of its own rather than a column of ``votes``: the hot table is never updated."""
+
+    __tablename__ = "ledger_recordings"
+
+    vote_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    batch_seq: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

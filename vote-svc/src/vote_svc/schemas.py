@@ -243,3 +243,53 @@ class TargetRecords(BaseModel):
     tally: int = Field(description="The running counter")
     rows: int = Field(description="Vote rows counted now")
     records: list[TargetRecord]
+
+
+class MyVotePublic(BaseModel):
+    """One of my votes: an agreement (``choice`` = ``agree``) or a forum ballot."""
+
+    vote_id: uuid.UUID
+    target_type: Literal["proposal", "forum"]
+    target_id: uuid.UUID
+    choice: str
+    cast_at: datetime
+    receipt: Receipt
+    ledger_status: Literal["recorded", "pending"] = Field(
+        description="`recorded` once the ledger committed the vote's batch, `pending` before"
+    )
+    ledger_batch: int | None = Field(description="The ledger batch that recorded it")
+    recorded_at: datetime | None
+    ledger_receipt: str = Field(description="Where the inclusion proof is served once recorded")
+
+
+class MyVotePage(BaseModel):
+    """A page of my votes, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "vote_id": _VOTE_ID,
+                            "target_type": "proposal",
+                            "target_id": _PROPOSAL_ID,
+                            "choice": "agree",
+                            "cast_at": _CAST_AT,
+                            "receipt": _RECEIPT,
+                            "ledger_status": "recorded",
+                            "ledger_batch": 42,
+                            "recorded_at": "2026-11-24T12:00:01.200000Z",
+                            "ledger_receipt": f"/v1/ledger/receipts/{_VOTE_ID}",
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
+    items: list[MyVotePublic]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )

@@ -93,6 +93,18 @@ async def refresh(
     return await issue_tokens(session, ctx, keys, used.citizen_id, family_id=used.family_id)
 
 
+async def logout(session: AsyncSession, ctx: IdentityContext, token: str) -> None:
+    """Sign out: revoke every token of the refresh token's sign-in (its family), whether the
+    presented one is live, already rotated or expired; 401 ``invalid-refresh-token`` for a token
+    that was never issued. Signing out twice is the same as once."""
+    existing = await repository.refresh_token(session, hash_refresh_token(token))
+    if existing is None:
+        raise ProblemError(401, "invalid-refresh-token", "Invalid refresh token")
+    await repository.revoke_family(
+        session, existing.family_id, reason="logout", now=ctx.clock.now()
+    )
+
+
 async def _refuse(session: AsyncSession, ctx: IdentityContext, token_hash: bytes) -> NoReturn:
     """Why a refresh token that could not be used is refused; a reused one takes its family."""
     existing = await repository.refresh_token(session, token_hash)

@@ -4,8 +4,8 @@ forum tallies, closed by time or by staff (which may make the proposal budget-li
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from proposal_svc.service.proposals import ACTIVE, change_status, get_proposal, 
 from services import outbox
 from services.auth import Principal
 from services.events import ForumClosed, ForumOpened
+from services.paging import decode_keyset, encode_keyset
 from services.problems import ProblemError
 
 
@@ -129,6 +130,27 @@ async def get_forum(session: AsyncSession, forum_id: uuid.UUID) -> Forum:
     if forum is None:
         raise not_found("Forum")
     return forum
+
+
+async def list_forums(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    kind: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Sequence[Forum], str | None, int]:
+    """A page of forums (latest opening first), the next page's cursor and the total; 400
+    ``invalid-cursor``."""
+    after = decode_keyset(cursor, (datetime, uuid.UUID))
+    rows = await repository.forums_page(
+        session, status=status, kind=kind, after=after, limit=limit + 1
+    )
+    page = rows[:limit]
+    next_cursor = (
+        encode_keyset([page[-1].opens_at, page[-1].id]) if len(rows) > limit and page else None
+    )
+    return page, next_cursor, await repository.count_forums(session, status=status, kind=kind)
 
 
 async def close_forum(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc import repository, similarity
 from proposal_svc.bootstrap import ProposalContext
+from proposal_svc.follows import repository as follows
 from proposal_svc.models import (
     Answer,
     CommitteeDecision,
@@ -22,7 +23,8 @@ from proposal_svc.models import (
     TierCrossing,
     TimelineEntry,
 )
-from proposal_svc.repository import SortKey
+from proposal_svc.reference.data import district
+from proposal_svc.repository import ProposalFilter, SortKey
 from proposal_svc.schemas import ProposalCreate
 from services import outbox
 from services.auth import Principal
@@ -108,6 +110,26 @@ async def change_status(
     )
 
 
+def unknown_district(value: str) -> ProblemError:
+    """422 ``unknown-district``: not one of ``GET /v1/proposals/districts``."""
+    return ProblemError(
+        422,
+        "unknown-district",
+        "Unknown district",
+        f"{value!r} is not one of Seoul's districts (GET /v1/proposals/districts), by code or name",
+    )
+
+
+def district_name(value: str | None) -> str | None:
+    """The Korean name of the district a code or name gives (None for none); 422 otherwise."""
+    if value is None:
+        return None
+    found = district(value)
+    if found is None:
+        raise unknown_district(value)
+    return found.name_ko
+
+
 def _check_limits(ctx: ProposalContext, data: ProposalCreate) -> None:
     settings = ctx.settings
     if len(data.title) > settings.title_max:
@@ -118,6 +140,8 @@ def _check_limits(ctx: ProposalContext, data: ProposalCreate) -> None:
         raise ProblemError(
             422, "body-too-long", "Body too long", f"at most {settings.body_max} characters"
         )
+    if data.district is not None and district(data.district) is None:
+        raise unknown_district(data.district)
     if data.category not in settings.categories:
         raise ProblemError(
             422,
@@ -146,7 +170,7 @@ async def create_proposal(
         title=data.title,
         body=data.body,
         category=data.category,
-        district=data.district,
+        district=district_name(data.district),
         status="open",
         agreement_count=0,
         created_at=now,
@@ -157,6 +181,7 @@ async def create_proposal(
     )
     session.add(proposal)
     await session.flush()
+    await follows.set_following(session, author.citizen_id, proposal.id, True, "author", now)
     repository.add_timeline_entry(
         session, proposal.id, "submitted", now, "citizen", title=proposal.title
     )
@@ -237,21 +262,18 @@ _KEY_TYPES: dict[SortKey, tuple[KeyType, ...]] = {
 
 async def list_proposals(
     session: AsyncSession,
+    where: ProposalFilter,
     *,
-    status: str | None,
-    category: str | None,
-    q: str | None,
     sort: SortKey,
     cursor: str | None,
     limit: int,
-) -> tuple[Sequence[Proposal], str | None]:
-    """A page of proposals (keyset pagination: stable under inserts) and the next page's
-    cursor (None on the last page); 400 ``invalid-cursor`` for a cursor we did not make."""
+) -> tuple[Sequence[Proposal], str | None, int]:
+    """A page of proposals (keyset pagination: stable under inserts), the next page's cursor
+    (None on the last page) and how many proposals the filter keeps in all; 400
+    ``invalid-cursor`` for a cursor we did not make."""
     rows = await repository.proposals_page(
         session,
-        status=status,
-        category=category,
-        q=q,
+        where,
         sort=sort,
         after=decode_keyset(cursor, _KEY_TYPES[sort]),
         limit=limit + 1,
@@ -263,7 +285,7 @@ async def list_proposals(
         next_cursor = encode_keyset(
             [getattr(last, column.key) for column in repository.sort_columns(sort)]
         )
-    return page, next_cursor
+    return page, next_cursor, await repository.count_proposals(session, where)
 
 
 async def timeline(session: AsyncSession, proposal_id: uuid.UUID) -> Sequence[TimelineEntry]:

@@ -271,6 +271,9 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
         computed[f"{p}_ENVIRONMENT"] = config.environment
         if spec.name != "identity":
             computed[f"{p}_JWKS_URL"] = f"http://{HOST}:{identity_port}/.well-known/jwks.json"
+            # Where a service asks identity-svc for a citizen's current roles and status
+            # (services.live_principal), on its own port.
+            computed[f"{p}_IDENTITY_URL"] = f"http://{HOST}:{identity_port}"
     computed["IDENTITY_DATA_DIR"] = str(config.data_dir / "identity")
     if config.environment == "dev":
         computed["IDENTITY_SANDBOX_ROLES"] = "true"

@@ -314,6 +314,10 @@ class VoteTallyChanged(_VoteEvent):
     count: int
     by_choice: dict[str, int] = Field(default_factory=dict)
     changed_at: datetime
+    #: The citizen whose agreement made this count, on proposal tallies only (proposal-svc makes
+    #: them a follower, docs/proposals.md). Never on a forum's tally: next to ``by_choice`` it
+    #: would tell the citizen's ballot.
+    citizen_id: uuid.UUID | None = None
 
 
 # --- ledger-svc --------------------------------------------------------------------------------
@@ -334,6 +338,9 @@ class LedgerBatchCommitted(Event):
     tx_id: str
     block: int | None = None
     committed_at: datetime
+    #: The votes of the batch (vote-svc marks their receipts ``recorded``). Empty from a
+    #: ledger-svc older than this member.
+    vote_ids: list[uuid.UUID] = Field(default_factory=list)
 
     def ce_subject(self) -> str:
         return f"batches/{self.batch_seq}"

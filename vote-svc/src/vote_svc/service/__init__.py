@@ -6,6 +6,7 @@ boundary owns the transaction (``services.db``).
 - :mod:`.ballots` -- forum ballots,
 - :mod:`.tallies` -- the public counts of proposals and forums,
 - :mod:`.records` -- a target's vote rows for the ledger's audit,
+- :mod:`.mine` -- a citizen's own votes with their ledger status, and the ledger's batches,
 - :mod:`.read_models` -- the targets and suspensions fed by other services' events.
 
 Casting itself (agreements and ballots alike) is the one statement of :mod:`vote_svc.hot_path`,

@@ -8,7 +8,7 @@ writers cannot deadlock on it; a transaction-local setting makes it bump once pe
 however many rows it touched.
 
 Revision ID: 0003_read_versions
-Revises: 0002_deliberation
+Revises: 0003_follows
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_read_versions"
-down_revision: str | None = "0002_deliberation"
+down_revision: str | None = "0003_follows"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
