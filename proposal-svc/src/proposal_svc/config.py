@@ -9,11 +9,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from proposal_svc.deliberation.settings import DeliberationSettings
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
+from services.internal_auth import decode_service_keys, dev_internal_keys
 
 ObligationKind = Literal["department_answer", "forum", "mayor_answer", "budget_review"]
 
@@ -74,6 +75,26 @@ class ProposalSettings(ServiceSettings, EligibilitySettings, DeliberationSetting
     body_max: int = Field(default=5000, ge=100, le=50_000)
     #: Seconds between runs of the time-driven transitions in the worker.
     tick_seconds: float = Field(default=5.0, gt=0)
+    #: JSON object: service name -> base64 key (>= 32 bytes) of the services allowed to sign
+    #: requests to ``/internal/*`` (docs/internal-api.md). Dev default: every platform service's
+    #: development key (services.internal_auth.dev_internal_keys), refused in production.
+    internal_keys: dict[str, SecretStr] = Field(default_factory=dev_internal_keys)
+
+    @property
+    def internal_key_bytes(self) -> dict[str, bytes]:
+        """Caller name -> key, what ``app.state.internal_keys`` holds."""
+        return decode_service_keys(
+            self.internal_keys, setting="PROPOSAL_INTERNAL_KEYS", production=False
+        )
+
+    @model_validator(mode="after")
+    def _internal_keys_are_usable(self) -> ProposalSettings:
+        decode_service_keys(
+            self.internal_keys,
+            setting="PROPOSAL_INTERNAL_KEYS",
+            production=self.environment == "production",
+        )
+        return self
 
     @field_validator("tiers")
     @classmethod

@@ -11,6 +11,7 @@ from proposal_svc.bootstrap import ProposalContext
 from services.auth import Principal, require_roles
 from services.db import SessionDep
 from services.eligibility import require_eligible
+from services.internal_auth import require_service
 
 __all__ = [
     "CtxDep",
@@ -23,6 +24,7 @@ __all__ = [
     "EligibleCommenter",
     "EligibleProposer",
     "SessionDep",
+    "VoteService",
     "get_ctx",
 ]
 
@@ -56,3 +58,5 @@ CurrentCommittee = Annotated[Principal, Depends(require_roles("committee"))]
 CurrentForumStaff = Annotated[Principal, Depends(require_roles("admin", "mayor_office"))]
 #: Moderators of comments and opinions, and admins (who grant the role and may do what it does).
 CurrentModerator = Annotated[Principal, Depends(require_roles("moderator", "admin"))]
+#: The name of a service request signed by vote-svc (``/internal/v1/targets/*``).
+VoteService = Annotated[str, Depends(require_service("vote-svc"))]
