@@ -3,13 +3,17 @@ by vote-svc (against real PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from proposal_helpers import propose
+from pydantic import ValidationError
 
+from proposal_svc.config import ProposalSettings
 from services.clock import ManualClock
 from services.internal_auth import ServiceAuth, decode_service_key, dev_service_key
 from services_dev.testing.tokens import TestTokens
@@ -104,3 +108,14 @@ async def test_only_vote_svc_may_ask(client: httpx.AsyncClient, tokens: TestToke
     assert (await client.get(url, auth=forged)).status_code == 401
     # A citizen's token is no service signature.
     assert (await client.get(url, headers=tokens.headers())).status_code == 401
+
+
+def test_the_dev_internal_keys_are_refused_in_production() -> None:
+    assert set(ProposalSettings().internal_key_bytes) >= {"vote-svc"}
+    with pytest.raises(ValidationError, match="PROPOSAL_INTERNAL_KEYS must be set in production"):
+        ProposalSettings(environment="production")
+    key = base64.b64encode(b"v" * 32).decode()
+    production = ProposalSettings(environment="production", internal_keys={"vote-svc": key})
+    assert production.internal_key_bytes == {"vote-svc": b"v" * 32}
+    with pytest.raises(ValidationError, match="PROPOSAL_INTERNAL_KEYS"):
+        ProposalSettings(internal_keys={"vote-svc": base64.b64encode(b"short").decode()})
