@@ -122,7 +122,8 @@ EXTERNAL_SECRETS = {
         "IDENTITY_INTERNAL_KEYS",
     ),
     "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
-    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS"),
+    "proposal-svc-secrets": ("PROPOSAL_INTERNAL_KEYS",),
+    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS", "VOTE_SERVICE_KEY"),
     "notify-svc-secrets": (
         "NOTIFY_SERVICE_KEY",
         "NOTIFY_NHN_ALIMTALK_APP_KEY",
@@ -148,18 +149,24 @@ BASE64_32_BYTE_KEYS = {
     "LEDGER_KEY_ENCRYPTION_KEY",
     "VOTE_LEDGER_TAG_KEY",
     "NOTIFY_SERVICE_KEY",
+    "VOTE_SERVICE_KEY",
 }
 #: Secret keys whose value is a JSON object service name -> base64 of 32 bytes: the services
-#: allowed to call /internal/* (docs/internal-api.md). notify-svc's key, generated once as
-#: NOTIFY_SERVICE_KEY, is the same in each.
-SERVICE_KEY_MAPS = {"IDENTITY_INTERNAL_KEYS", "VOTE_INTERNAL_KEYS"}
+#: allowed to call /internal/* (docs/internal-api.md), each with its caller: the caller's key,
+#: generated once as <CALLER>_SERVICE_KEY, is the same in the caller's own Secret.
+SERVICE_KEY_MAPS = {
+    "IDENTITY_INTERNAL_KEYS": ("notify-svc", "NOTIFY_SERVICE_KEY"),
+    "VOTE_INTERNAL_KEYS": ("notify-svc", "NOTIFY_SERVICE_KEY"),
+    "PROPOSAL_INTERNAL_KEYS": ("vote-svc", "VOTE_SERVICE_KEY"),
+}
 #: Base64 keys the docs generate once into a shell variable of the same name and use in several
-#: Secrets (notify-svc's own Secret and the other services' key maps).
-SHARED_KEYS = {"NOTIFY_SERVICE_KEY"}
+#: Secrets (the caller's own Secret and the other services' key maps).
+SHARED_KEYS = {"NOTIFY_SERVICE_KEY", "VOTE_SERVICE_KEY"}
 #: service -> the Secret of its own settings, which every pod of it (API, migration Job,
 #: workers) takes whole with envFrom: production refuses the dev defaults of these keys.
 SERVICE_SECRETS = {
     "identity-svc": "identity-svc-secrets",
+    "proposal-svc": "proposal-svc-secrets",
     "ledger-svc": "ledger-svc-secrets",
     "vote-svc": "vote-svc-secrets",
     "notify-svc": "notify-svc-secrets",
@@ -953,6 +960,9 @@ def test_network_policy_allows_exactly_what_the_service_needs(overlay: str, serv
     assert _allows(egress, "to", NATS_LABELS, NAMESPACE, 4222)
     identity_api = pod_labels(api_deployment(overlay, "identity-svc"))
     assert _allows(egress, "to", identity_api, NAMESPACE, API_PORT) == (service != "identity-svc")
+    # vote-svc's API asks proposal-svc about targets it has not heard of yet; nobody else does.
+    proposal_api = pod_labels(api_deployment(overlay, "proposal-svc"))
+    assert _allows(egress, "to", proposal_api, NAMESPACE, API_PORT) == (service == "vote-svc")
     assert not _allows(egress, "to", stranger, "default", 443)
     assert not _allows(egress, "to", stranger, NAMESPACE, 5432)
     # With k8s/components/ledger-fabric, ledger-svc's policy also opens the Fabric peer's
@@ -1672,11 +1682,13 @@ def test_prod_references_only_documented_external_secrets(overlay: str) -> None:
             elif key in BASE64_32_BYTE_KEYS:
                 assert value == '"$(openssl rand -base64 32)"', f"{name}/{key}"
             if key in SERVICE_KEY_MAPS:
+                caller, shared = SERVICE_KEY_MAPS[key]
                 assert re.search(
-                    rf'--from-literal={key}="{{\\"notify-svc\\": \\"\$NOTIFY_SERVICE_KEY\\"}}"',
+                    rf'--from-literal={key}="{{\\"{caller}\\": \\"\${shared}\\"}}"',
                     commands[name],
                 ), f"{name}/{key}"
-    assert 'NOTIFY_SERVICE_KEY="$(openssl rand -base64 32)"' in docs
+    for shared in SHARED_KEYS:
+        assert f'{shared}="$(openssl rand -base64 32)"' in docs, shared
     # A component's Secret holds files: one --from-file=<key>=<file> per key, nothing else.
     for name, keys in COMPONENT_SECRETS.items():
         assert name in commands, f"docs/kubernetes.md has no command that creates {name}"

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standin_proposals import StandInProposals
 
 from services.db import create_engine, create_sessionmaker
 from services_dev.localrt.postgres import EmbeddedPostgres
@@ -62,8 +63,18 @@ def tokens() -> TestTokens:
 
 
 @pytest.fixture
-async def client(vote_ctx: VoteContext, tokens: TestTokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(create_app(vote_ctx, key_source=tokens)) as c:
+def proposals() -> StandInProposals:
+    """proposal-svc's internal target endpoints, as a stand-in that knows nothing until a test
+    adds a target (vote-svc asks it about targets its read model does not hold)."""
+    return StandInProposals()
+
+
+@pytest.fixture
+async def client(
+    vote_ctx: VoteContext, tokens: TestTokens, proposals: StandInProposals
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(vote_ctx, key_source=tokens, target_source=proposals.source)
+    async with running_app(app) as c:
         yield c
 
 

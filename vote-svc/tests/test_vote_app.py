@@ -73,8 +73,23 @@ def test_the_dev_tag_key_is_refused_in_production() -> None:
         VoteSettings(environment="production")
     key = base64.b64encode(bytes(range(32))).decode()
     internal = {"notify-svc": base64.b64encode(b"n" * 32).decode()}
-    production = VoteSettings(environment="production", ledger_tag_key=key, internal_keys=internal)
+    service_key = base64.b64encode(b"v" * 32).decode()
+    with pytest.raises(ValidationError, match="VOTE_SERVICE_KEY must be set in production"):
+        VoteSettings(environment="production", ledger_tag_key=key, internal_keys=internal)
+    production = VoteSettings(
+        environment="production",
+        ledger_tag_key=key,
+        internal_keys=internal,
+        service_key=service_key,
+    )
     assert production.tag_key == bytes(range(32))
+    assert production.service_key_bytes == b"v" * 32
+
+
+@pytest.mark.parametrize("key", [base64.b64encode(b"too short").decode(), "not base64 at all!"])
+def test_a_service_key_that_is_not_base64_of_32_bytes_is_refused(key: str) -> None:
+    with pytest.raises(ValidationError, match="VOTE_SERVICE_KEY"):
+        VoteSettings(service_key=key)
 
 
 @pytest.mark.parametrize("key", [base64.b64encode(b"too short").decode(), "not base64 at all!", ""])

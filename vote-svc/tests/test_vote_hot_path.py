@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standin_proposals import StandInProposals
 from vote_helpers import Sessions, Written, open_forum, open_proposal, written
 
 from services.canonical import format_time
@@ -83,9 +84,9 @@ class CountingSessions:
 
 @pytest.fixture
 async def app_client(
-    vote_ctx: VoteContext, tokens: TestTokens
+    vote_ctx: VoteContext, tokens: TestTokens, proposals: StandInProposals
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, CountingSessions]]:
-    app = create_app(vote_ctx, key_source=tokens)
+    app = create_app(vote_ctx, key_source=tokens, target_source=proposals.source)
     async with running_app(app) as client:
         counting = CountingSessions(app.state.sessions)
         app.state.sessions = counting

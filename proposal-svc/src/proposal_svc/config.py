@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from proposal_svc.deliberation.settings import DeliberationSettings
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
-from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
+from services.internal_auth import decode_service_keys, dev_internal_keys
 from services.ratelimit import RateRule, RateRules
 
 ObligationKind = Literal["department_answer", "forum", "mayor_answer", "budget_review"]
@@ -55,10 +55,6 @@ DEFAULT_CATEGORIES = [
 ]
 
 
-def _dev_internal_keys() -> dict[str, SecretStr]:
-    return {"notify-svc": SecretStr(DEV_NOTIFY_SERVICE_KEY)}
-
-
 class ProposalSettings(ServiceSettings, EligibilitySettings, DeliberationSettings):
     """Configuration of proposal-svc (and the platform's eligibility rules,
     ``PLATFORM_ELIGIBILITY``; and, mixed in, of its comments: ``DeliberationSettings``)."""
@@ -91,9 +87,9 @@ class ProposalSettings(ServiceSettings, EligibilitySettings, DeliberationSetting
     #: Seconds between runs of the time-driven transitions in the worker.
     tick_seconds: float = Field(default=5.0, gt=0)
     #: JSON object: service name -> base64 key (>= 32 bytes) of the services allowed to sign
-    #: requests to ``/internal/*`` (a proposal's followers, docs/internal-api.md). Dev default:
-    #: notify-svc's dev key, refused in production.
-    internal_keys: dict[str, SecretStr] = Field(default_factory=_dev_internal_keys)
+    #: requests to ``/internal/*`` (docs/internal-api.md). Dev default: every platform service's
+    #: development key (services.internal_auth.dev_internal_keys), refused in production.
+    internal_keys: dict[str, SecretStr] = Field(default_factory=dev_internal_keys)
 
     @property
     def internal_key_bytes(self) -> dict[str, bytes]:
@@ -103,7 +99,7 @@ class ProposalSettings(ServiceSettings, EligibilitySettings, DeliberationSetting
         )
 
     @model_validator(mode="after")
-    def _internal_keys_usable(self) -> ProposalSettings:
+    def _internal_keys_are_usable(self) -> ProposalSettings:
         decode_service_keys(
             self.internal_keys,
             setting="PROPOSAL_INTERNAL_KEYS",

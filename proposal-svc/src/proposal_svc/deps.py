@@ -11,6 +11,7 @@ from proposal_svc.bootstrap import ProposalContext
 from services.auth import Principal, current_principal, require_roles
 from services.db import SessionDep
 from services.eligibility import require_eligible
+from services.internal_auth import require_service
 from services.live_principal import require_live_roles
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "EligibleProposer",
     "OptionalCaller",
     "SessionDep",
+    "VoteService",
     "get_ctx",
 ]
 
@@ -77,3 +79,5 @@ CurrentCommittee = Annotated[Principal, Depends(require_live_roles("committee"))
 CurrentForumStaff = Annotated[Principal, Depends(require_live_roles("admin", "mayor_office"))]
 #: Moderators of comments and opinions, and admins (who grant the role and may do what it does).
 CurrentModerator = Annotated[Principal, Depends(require_live_roles("moderator", "admin"))]
+#: The name of a service request signed by vote-svc (``/internal/v1/targets/*``).
+VoteService = Annotated[str, Depends(require_service("vote-svc"))]

@@ -14,6 +14,7 @@ from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.caching import CACHE_POLICIES
 from proposal_svc.deliberation import api as deliberation
 from proposal_svc.follows import api as follows
+from proposal_svc.internal import router as internal_targets
 from proposal_svc.reference.routes import reference_routes
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
@@ -51,7 +52,14 @@ def create_app(
             ),
             # Follows and reference data first: their static paths under /v1/proposals before
             # /{proposal_id}.
-            routers=[reference_routes, *follows.ROUTERS, proposals, forums, *deliberation.ROUTERS],
+            routers=[
+                reference_routes,
+                *follows.ROUTERS,
+                proposals,
+                forums,
+                *deliberation.ROUTERS,
+                internal_targets,
+            ],
             cache_policies=CACHE_POLICIES,
             openapi_tags=[
                 {

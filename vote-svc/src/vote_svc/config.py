@@ -10,7 +10,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
-from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
+from services.internal_auth import (
+    DEV_NOTIFY_SERVICE_KEY,
+    decode_service_key,
+    decode_service_keys,
+    dev_service_key,
+    is_dev_key,
+)
 from services.ratelimit import RateRule, RateRules
 
 #: Development-only voter-tag key. Production refuses to start with it.
@@ -49,11 +55,25 @@ class VoteSettings(ServiceSettings, EligibilitySettings):
     #: Per client network (/24, /48; services.client): votes asked for from it. Generous: a
     #: mobile carrier's NAT puts many citizens behind one network.
     network_rate_limits: RateRules = Field(default_factory=lambda: list(DEFAULT_NETWORK_LIMITS))
+    #: proposal-svc's own port (not the public entry point, which does not route ``/internal``):
+    #: on a vote for a target vote-svc has not heard of yet it asks there
+    #: (``/internal/v1/targets/...``, docs/votes.md "A target vote-svc has not heard of yet").
+    proposal_url: str = "http://127.0.0.1:8002"
+    #: base64 key vote-svc signs its internal requests to proposal-svc with (proposal-svc's
+    #: ``PROPOSAL_INTERNAL_KEYS`` holds it under ``vote-svc``). Dev default refused in production.
+    service_key: SecretStr = SecretStr(dev_service_key("vote-svc"))
+    #: Seconds a vote waits for proposal-svc's answer about an unknown target.
+    target_lookup_timeout: float = Field(default=2.0, gt=0, le=30)
 
     @property
     def tag_key(self) -> bytes:
         """The voter-tag key as bytes."""
         return base64.b64decode(self.ledger_tag_key.get_secret_value(), validate=True)
+
+    @property
+    def service_key_bytes(self) -> bytes:
+        """The key vote-svc signs its internal requests with, as bytes."""
+        return decode_service_key(self.service_key.get_secret_value())
 
     @property
     def internal_key_bytes(self) -> dict[str, bytes]:
@@ -82,6 +102,16 @@ class VoteSettings(ServiceSettings, EligibilitySettings):
             setting="VOTE_INTERNAL_KEYS",
             production=self.environment == "production",
         )
+        try:
+            service_key = self.service_key_bytes
+        except ValueError as exc:
+            raise ValueError(
+                f"VOTE_SERVICE_KEY must be base64 of at least 32 bytes ({exc})"
+            ) from None
+        if self.environment == "production" and is_dev_key(service_key):
+            raise ValueError(
+                "VOTE_SERVICE_KEY must be set in production (the dev default is refused)"
+            )
         return self
 
 

@@ -14,7 +14,6 @@ One handler table per durable consumer: :data:`TARGET_HANDLERS`, :data:`SUSPENSI
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
@@ -85,8 +84,7 @@ async def on_forum_opened(
     ctx: VoteContext, session: AsyncSession, event: ForumOpened, envelope: CloudEvent
 ) -> None:
     """A forum takes ballots for its options from ``opens_at`` until ``closes_at``."""
-    # Ballots are compared in NFC; keep the options the same way, in order, without repeats.
-    options = list(dict.fromkeys(unicodedata.normalize("NFC", o) for o in event.options))
+    options = read_models.forum_options(event.options)
     await read_models.target_opened(
         session,
         "forum",

@@ -33,7 +33,12 @@ async def _ballot_box(request: Request) -> BallotBox:
     # Read from the app's state on every request (a few attribute lookups): the engine and the
     # sessions exist only once the lifespan started them.
     state = request.app.state
-    return BallotBox(ctx=state.ctx, engine=state.engine, sessions=state.sessions)
+    return BallotBox(
+        ctx=state.ctx,
+        engine=state.engine,
+        sessions=state.sessions,
+        learner=getattr(state, "target_learner", None),
+    )
 
 
 #: The context :func:`vote_svc.bootstrap.bootstrap` built (tag key, clock, settings).

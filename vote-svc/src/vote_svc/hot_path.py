@@ -48,6 +48,7 @@ from vote_svc.bootstrap import VoteContext
 from vote_svc.integrity.limits import Caster, count_cast
 from vote_svc.service import refusals
 from vote_svc.service.receipts import CastVote
+from vote_svc.targets import TargetLearner, TargetSourceUnavailable
 
 #: The choice recorded for an agreement (공감).
 AGREE: Final = "agree"
@@ -67,6 +68,9 @@ class BallotBox:
     ctx: VoteContext
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    #: Asks proposal-svc about a target the read model does not hold yet (None: refuse with
+    #: 404 as before; ``vote_svc.targets``).
+    learner: TargetLearner | None = None
 
 
 def new_vote_id(moment: datetime) -> uuid.UUID:
@@ -217,8 +221,12 @@ async def cast_vote(
     """
     await count_cast(box.ctx, box.engine, citizen_id, caster)
     # A refusal the second query cannot explain means something changed in between (a target
-    # opened, a suspension was lifted); one more try settles it.
-    for _ in range(2):
+    # opened, a suspension was lifted); one more try settles it. A target the read model does
+    # not hold yet is asked of proposal-svc once, and the cast tried again (vote_svc.targets).
+    learned = box.learner is None
+    tries = 0
+    while tries < 2:
+        tries += 1
         vote = await _try_cast(box, citizen_id, target_type, target_id, choice)
         if vote is not None:
             _ACCEPTED[target_type].inc()
@@ -228,11 +236,27 @@ async def cast_vote(
                 await refusals.explain_refusal(
                     session, citizen_id, target_type, target_id, choice, box.ctx.clock.now()
                 )
+        except refusals.TargetNotFound as refusal:
+            if learned or not await _learn(box, target_type, target_id):
+                VOTES_CAST.labels(target_type, refusal.slug.removeprefix(f"{target_type}-")).inc()
+                raise
+            learned, tries = True, 0
         except ProblemError as refusal:
             VOTES_CAST.labels(target_type, refusal.slug.removeprefix(f"{target_type}-")).inc()
             raise
     VOTES_CAST.labels(target_type, "race").inc()
     raise refusals.CastRace
+
+
+async def _learn(box: BallotBox, target_type: TargetType, target_id: uuid.UUID) -> bool:
+    """Whether proposal-svc knows the target (now filled into the read model); 503 when it
+    cannot be asked."""
+    assert box.learner is not None
+    try:
+        return await box.learner.learn(box.sessions, target_type, target_id)
+    except TargetSourceUnavailable:
+        VOTES_CAST.labels(target_type, "lookup-failed").inc()
+        raise refusals.TargetLookupFailed(target_type) from None
 
 
 async def _try_cast(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from services.app import ServiceSpec, create_service_app
@@ -10,12 +13,36 @@ from vote_svc.api import router
 from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.caching import CACHE_POLICIES
 from vote_svc.internal import router as internal_router
+from vote_svc.targets import HttpTargetSource, TargetLearner, TargetSource
 
 
-def create_app(ctx: VoteContext | None = None, *, key_source: KeySource | None = None) -> FastAPI:
+def create_app(
+    ctx: VoteContext | None = None,
+    *,
+    key_source: KeySource | None = None,
+    target_source: TargetSource | None = None,
+) -> FastAPI:
     """Build vote-svc around ``ctx`` (default: :func:`~vote_svc.bootstrap.bootstrap` from the
-    environment). ``key_source`` replaces identity-svc's JWKS (tests pass their own keys)."""
+    environment). ``key_source`` replaces identity-svc's JWKS (tests pass their own keys);
+    ``target_source`` replaces proposal-svc's internal API (``vote_svc.targets``)."""
     ctx = ctx or bootstrap()
+    settings = ctx.settings
+
+    @contextlib.asynccontextmanager
+    async def target_lookups(app: FastAPI) -> AsyncIterator[None]:
+        # Votes on a target the read model does not hold yet ask proposal-svc (read-your-writes).
+        source = target_source or HttpTargetSource(
+            proposal_url=settings.proposal_url,
+            key=settings.service_key_bytes,
+            timeout=settings.target_lookup_timeout,
+        )
+        app.state.target_learner = TargetLearner(source, ctx.clock)
+        try:
+            yield
+        finally:
+            if target_source is None:
+                await source.aclose()
+
     app = create_service_app(
         ctx.settings,
         ServiceSpec(
@@ -40,6 +67,7 @@ def create_app(ctx: VoteContext | None = None, *, key_source: KeySource | None =
                 },
             ],
             key_source=(lambda _app: key_source) if key_source is not None else None,
+            lifespan_hooks=[target_lookups],
         ),
     )
     app.state.ctx = ctx

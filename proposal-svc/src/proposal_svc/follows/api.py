@@ -16,7 +16,7 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {
         "name": "internal",
         "description": (
-            "Service-to-service reads for notify-svc, signed per request with a shared key "
+            "Service-to-service reads (notify-svc, vote-svc), signed per request with a shared key "
             "(docs/internal-api.md); not routed by the public entry point"
         ),
     },

@@ -286,6 +286,9 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
         computed["LEDGER_FABRIC_PROFILE"] = str(Path(computed["FABRIC_HOME"]) / "profile.json")
     # The auditor reads vote-svc's public per-target records.
     computed["LEDGER_VOTE_URL"] = f"http://{HOST}:{config.service_ports['vote']}"
+    # vote-svc asks proposal-svc about a target it has not heard of yet (read-your-writes, its
+    # internal endpoints on its own port; both sides use the development service keys).
+    computed["VOTE_PROPOSAL_URL"] = f"http://{HOST}:{config.service_ports['proposal']}"
     # notify-svc asks identity-svc (phone numbers, staff), vote-svc (forum participants) and
     # proposal-svc (a proposal's followers) on their own ports (internal endpoints are not
     # routed by Caddy) and sends nothing for real:

@@ -7,7 +7,9 @@ Each event is applied by the time its publisher stated it (``event_time``, the C
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -17,6 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.canonical import TargetType
 from vote_svc.models import CitizenSuspension, Target
+
+
+def forum_options(options: Iterable[str]) -> list[str]:
+    """A forum's options as the read model keeps them: NFC (ballots are compared in NFC), in
+    order, without repeats."""
+    return list(dict.fromkeys(unicodedata.normalize("NFC", o) for o in options))
 
 
 async def target_opened(
@@ -63,6 +71,44 @@ async def target_closed(
         event_time=event_time,
         now=now,
     )
+
+
+async def fill_target(
+    session: AsyncSession,
+    target_type: TargetType,
+    target_id: uuid.UUID,
+    *,
+    opens_at: datetime,
+    closes_at: datetime | None,
+    options: list[str] | None,
+    opened_at: datetime,
+    closed_at: datetime | None,
+    closed_status: str | None,
+    now: datetime,
+) -> None:
+    """Fill a target from proposal-svc's answer (``vote_svc.targets``) as if its events had
+    arrived, stated at ``opened_at`` and ``closed_at``: both are at or before the times of the
+    events that announce them, so those events, arriving later, write the same values again,
+    and any newer event still applies."""
+    await target_opened(
+        session,
+        target_type,
+        target_id,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        options=None if options is None else forum_options(options),
+        event_time=opened_at,
+        now=now,
+    )
+    if closed_at is not None:
+        await target_closed(
+            session,
+            target_type,
+            target_id,
+            status=closed_status or "closed",
+            event_time=closed_at,
+            now=now,
+        )
 
 
 async def _apply_target_event(

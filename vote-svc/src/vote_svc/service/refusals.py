@@ -32,6 +32,20 @@ class TargetNotFound(ProblemError):
         )
 
 
+class TargetLookupFailed(ProblemError):
+    """503: the target is not in the read model yet and proposal-svc could not be asked."""
+
+    def __init__(self, target_type: str) -> None:
+        super().__init__(
+            503,
+            f"{target_type}-lookup-failed",
+            "Try again",
+            f"vote-svc has not heard of this {target_type} yet and could not ask proposal-svc; "
+            "nothing was recorded",
+            headers={"Retry-After": "1"},
+        )
+
+
 class AlreadyVoted(ProblemError):
     """409 carrying the first vote and its receipt: one vote per citizen per target."""
 
