@@ -128,6 +128,11 @@ def _check_list(page: Page, base: str, pid: str) -> None:
     assert TITLE in _text(page, f'[data-proposal-id="{pid}"]')
     assert page.evaluate("document.getElementById('more').offsetParent === null")  # no next page
     page.screenshot("list")
+    # "비슷한 제안 찾기": the same words through GET /v1/proposals/similar, with a score.
+    page.goto(f"{base}/site/?q={quote('북한산 둘레길 쉼터')}&similar=1")
+    page.wait_for("document.body.dataset.loaded === 'true'")
+    page.wait_for(f"!!document.querySelector('[data-proposal-id=\"{pid}\"]')")
+    assert "유사도" in _text(page, f'[data-proposal-id="{pid}"]')
 
 
 def _check_pending_obligation(page: Page, base: str, pid: str) -> None:
