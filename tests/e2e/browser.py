@@ -100,6 +100,14 @@ class Page:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def set_files(self, selector: str, *paths: Path) -> None:
+        """Choose files in an ``<input type=file>``, as a user would (fires ``change``)."""
+        root = self.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        node = self.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        if not node:
+            raise AssertionError(f"no element {selector!r}")
+        self.send("DOM.setFileInputFiles", {"nodeId": node, "files": [str(p) for p in paths]})
+
     def goto(self, url: str) -> None:
         self.send("Page.navigate", {"url": url})
 

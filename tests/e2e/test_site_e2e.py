@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -128,6 +129,11 @@ def _check_list(page: Page, base: str, pid: str) -> None:
     assert TITLE in _text(page, f'[data-proposal-id="{pid}"]')
     assert page.evaluate("document.getElementById('more').offsetParent === null")  # no next page
     page.screenshot("list")
+    # "비슷한 제안 찾기": the same words through GET /v1/proposals/similar, with a score.
+    page.goto(f"{base}/site/?q={quote('북한산 둘레길 쉼터')}&similar=1")
+    page.wait_for("document.body.dataset.loaded === 'true'")
+    page.wait_for(f"!!document.querySelector('[data-proposal-id=\"{pid}\"]')")
+    assert "유사도" in _text(page, f'[data-proposal-id="{pid}"]')
 
 
 def _check_pending_obligation(page: Page, base: str, pid: str) -> None:
@@ -212,8 +218,35 @@ def _check_receipts(page: Page, base: str, vote_id: str, receipt: dict[str, Any]
     page.screenshot("receipt-tampered")
 
 
+VERDICT = (
+    "['verified', 'not-verified', 'error'].includes(document.body.dataset.verdict)"
+    " && document.body.dataset.verdict"
+)
+
+
+def _check_receipt_form(page: Page, base: str, receipt: dict[str, Any], tmp_path: Path) -> None:
+    """The form: a receipt opened from a file (tampered: not verified), then one pasted (the
+    real one: verified)."""
+    page.goto(f"{base}/site/receipt.html")
+    page.wait_for("document.readyState === 'complete' && !!document.getElementById('file')")
+    saved = tmp_path / "tampered-receipt.json"
+    saved.write_text(json.dumps(_flip_one_leaf_byte(receipt)), encoding="utf-8")
+    page.set_files("#file", saved)
+    page.wait_for("document.getElementById('receipt').value.includes('audit_path')")
+    page.evaluate("document.querySelector('#check button[type=submit]').click()")
+    assert page.wait_for(VERDICT) == "not-verified", _text(page, "main")
+    page.evaluate(
+        f"document.getElementById('receipt').value = {json.dumps(json.dumps(receipt))};"
+        "document.querySelector('#check button[type=submit]').click()"
+    )
+    assert page.wait_for(VERDICT) == "verified", _text(page, "main")
+    assert "확인됨" in _text(page, "#verdict")
+
+
 @pytest.mark.timeout(900)
-def test_the_site_shows_tiers_and_checks_receipts_in_chromium(runtime: Runtime) -> None:
+def test_the_site_shows_tiers_and_checks_receipts_in_chromium(
+    runtime: Runtime, tmp_path: Path
+) -> None:
     with httpx.Client(trust_env=False, timeout=10.0) as client:
         runtime.start()
         # Generous: the whole platform starts on a machine that may be shared.
@@ -237,6 +270,7 @@ def test_the_site_shows_tiers_and_checks_receipts_in_chromium(runtime: Runtime) 
             _answer(runtime.entry_url, state["proposal_id"], state["official"])
             _check_proposal(page, runtime.entry_url, state["proposal_id"])
             _check_receipts(page, runtime.entry_url, state["vote_id"], state["receipt"])
+            _check_receipt_form(page, runtime.entry_url, state["receipt"], tmp_path)
             assert page.errors == [], page.errors
     except BaseException:
         print(runtime.output())  # noqa: T201

@@ -13,7 +13,8 @@ let cursor = null;
 function card(p) {
   const bars = tierBars(p.agreement_count ?? 0, []);
   const next = bars.find((t) => !t.reached) ?? bars.at(-1);
-  const progress = next
+  const progress =
+    next && p.agreement_count !== undefined
     ? el(
         "div",
         { class: "mini" },
