@@ -28,7 +28,7 @@ from services.cors import CORSMiddleware
 from services.db import create_engine, create_sessionmaker, is_connection_error
 from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
-from services.problem_catalogue import ProblemLanguageMiddleware
+from services.problem_language import ProblemLanguageMiddleware
 from services.problems import (
     BodySizeLimitMiddleware,
     Problem,
