@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from services.app import ServiceSpec, create_service_app
 from services.auth import CurrentPrincipal
 from services.config import ServiceSettings
-from services.problem_catalogue import preferred_language
+from services.problem_language import preferred_language
 from services.problems import ProblemError
 from services_dev.testing import running_app
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from nats.aio.client import Client as NATS
@@ -30,7 +30,7 @@ from services.db import create_engine, create_sessionmaker, is_connection_error
 from services.http_cache import CachePolicy, HttpCacheMiddleware
 from services.limits import InFlightLimitMiddleware
 from services.observability import RequestContextMiddleware, configure_logging, metrics_body
-from services.problem_catalogue import ProblemLanguageMiddleware
+from services.problem_language import ProblemLanguageMiddleware
 from services.problems import (
     BodySizeLimitMiddleware,
     Problem,
@@ -38,6 +38,7 @@ from services.problems import (
     install_problem_handlers,
     problem_response,
 )
+from services.query_params import reject_unknown_query_parameters
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         # from a package instead.
         docs_url=None,
         redoc_url=None,
+        # A GET with a query parameter its route does not declare is a 422 (services.query_params).
+        dependencies=[Depends(reject_unknown_query_parameters)],
         openapi_tags=[
             *spec.openapi_tags,
             {"name": "operations", "description": "Health and metrics"},
@@ -294,11 +297,13 @@ def _add_problem_schema(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         for path in schema.get("paths", {}).values():
-            for operation in path.values():
+            for method, operation in path.items():
                 responses = operation.get("responses", {})
-                if "422" in responses:
+                # Every GET may be refused for an unknown query parameter (services.query_params).
+                if "422" in responses or method == "get":
                     responses["422"] = {
-                        "description": "Validation error",
+                        "description": "Validation error"
+                        + (", or an unknown query parameter" if method == "get" else ""),
                         "content": {
                             "application/problem+json": {
                                 "schema": {"$ref": "#/components/schemas/Problem"}

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.observability import request_id_var
-from services.problem_catalogue import localize, problem_language_var
+from services.problem_language import localize, problem_language_var
 
 log = logging.getLogger(__name__)
 
