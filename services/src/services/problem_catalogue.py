@@ -284,6 +284,18 @@ CATALOGUE: Final[Mapping[str, ProblemType]] = {
     # -- proposal-svc ----------------------------------------------------------------------------
     "proposal-not-found": _t(404, "Proposal not found", "제안 없음", "해당 제안이 없습니다."),
     "forum-not-found": _t(404, "Forum not found", "공론장 없음", "해당 공론장이 없습니다."),
+    "proposal-lookup-failed": _t(
+        503,
+        "Try again",
+        "잠시 후 다시 시도",
+        "제안 정보를 아직 확인할 수 없습니다. 기록된 것은 없습니다.",
+    ),
+    "forum-lookup-failed": _t(
+        503,
+        "Try again",
+        "잠시 후 다시 시도",
+        "공론장 정보를 아직 확인할 수 없습니다. 기록된 것은 없습니다.",
+    ),
     "title-too-long": _t(422, "Title too long", "제목이 너무 김", "제목이 허용 길이를 넘습니다."),
     "body-too-long": _t(422, "Body too long", "본문이 너무 김", "본문이 허용 길이를 넘습니다."),
     "empty-text": _t(422, "Text is empty", "내용 없음", "{field}에 보이는 글자가 없습니다."),
