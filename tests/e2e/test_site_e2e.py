@@ -186,6 +186,12 @@ def _check_proposal(page: Page, base: str, pid: str) -> None:
     assert kinds[:3] == ["submitted", "opened", "tier_reached"], kinds
     assert "answered" in kinds
     assert "50명 달성" in _text(page, "#timeline")
+    # Milestones: shown when the platform has GET /v1/proposals/{id}/milestones, hidden (and
+    # nothing broken) where it answers 404.
+    with httpx.Client(base_url=base, timeout=30.0, trust_env=False) as client:
+        milestones = client.get(f"/v1/proposals/{pid}/milestones")
+    hidden = page.evaluate("document.getElementById('milestones-section').hidden")
+    assert hidden is (milestones.status_code != 200), (milestones.status_code, hidden)
     page.screenshot("proposal")
 
 
