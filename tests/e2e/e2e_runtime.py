@@ -17,7 +17,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("identity", "proposal", "vote", "ledger", "notify")
-STARTUP_TIMEOUT = 90.0
+#: Generous: a cold start on a loaded 2-core machine migrates five databases first.
+STARTUP_TIMEOUT = 300.0
 STOP_TIMEOUT = 30.0
 
 

@@ -17,7 +17,10 @@ export async function getJSON(path, params = {}) {
   }
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" } });
+    // "no-cache": the browser revalidates its copy every time (If-None-Match → a 304 from the
+    // API's kept copy), so a page reloaded right after a change never shows the old state
+    // for the `max-age` the API allows shared caches (docs/api.md, "Caching").
+    response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-cache" });
   } catch (error) {
     throw new ApiError(0, { title: "서버에 연결할 수 없습니다", detail: String(error) });
   }
