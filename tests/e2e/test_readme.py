@@ -62,7 +62,7 @@ def _values(output: str) -> dict[str, str]:
     return dict(re.findall(r"^::(\w+)=(.*)$", output, flags=re.M))
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_the_readme_walkthrough_runs_against_the_platform(runtime: Runtime, tmp_path: Path) -> None:
     work = tmp_path / "walkthrough"
     work.mkdir()
@@ -72,7 +72,7 @@ def test_the_readme_walkthrough_runs_against_the_platform(runtime: Runtime, tmp_
     script = "set -euo pipefail\n" + "\n".join(readme_blocks()) + TRAILER
     with httpx.Client(trust_env=False, timeout=10.0) as client:
         runtime.start()
-        runtime.wait_healthy(client, timeout=300)
+        runtime.wait_healthy(client, timeout=480)
         done = subprocess.run(
             ["bash", "-c", script.replace("localhost:8000", entry)],
             cwd=work,
