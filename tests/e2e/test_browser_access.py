@@ -107,11 +107,11 @@ def _assert_documents(client: httpx.Client, entry: str) -> None:
     assert granted.headers["access-control-allow-origin"] == APP_ORIGIN
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_a_browser_front_end_on_an_allowed_origin_can_call_the_api(runtime: Runtime) -> None:
     runtime.extra_env["PLATFORM_CORS_ORIGINS"] = f"{APP_ORIGIN},http://localhost:5173"
     with httpx.Client(trust_env=False, timeout=10.0) as client:
         runtime.start()
-        runtime.wait_healthy(client, timeout=300)
+        runtime.wait_healthy(client, timeout=480)
         _assert_cors(client, runtime.entry_url)
         _assert_documents(client, runtime.entry_url)
