@@ -70,6 +70,20 @@ def _already_voted_example(target: str) -> dict[str, Any]:
     }
 
 
+#: The 201 of a cast, with its ``Location`` header, in the OpenAPI document.
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "Created",
+        "headers": {
+            "Location": {
+                "description": "Where the vote is read: `/v1/votes/{vote_id}`",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+
+
 def _receipt(vote: CastVote) -> Receipt:
     return Receipt(record_hash=vote.record_hash, voter_tag=vote.voter_tag)
 
@@ -91,11 +105,14 @@ def _receipt(vote: CastVote) -> Receipt:
         "do not let vote 403 `ineligible-age`, `ineligible-foreigner` or `ineligible-residency` "
         "(docs/identity.md)."
     ),
-    responses=_with_example(
-        problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
-        409,
-        _already_voted_example("proposal"),
-    ),
+    responses={
+        **_CREATED,
+        **_with_example(
+            problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+            409,
+            _already_voted_example("proposal"),
+        ),
+    },
 )
 async def agree(body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep) -> Response:
     # The hot path: no session, and the 201 is written directly rather than through the
@@ -129,11 +146,14 @@ async def agree(body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep
         "eligibility rules do not let vote 403 `ineligible-age`, `ineligible-foreigner` or "
         "`ineligible-residency` (docs/identity.md)."
     ),
-    responses=_with_example(
-        problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
-        409,
-        _already_voted_example("forum"),
-    ),
+    responses={
+        **_CREATED,
+        **_with_example(
+            problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+            409,
+            _already_voted_example("forum"),
+        ),
+    },
 )
 async def vote_in_forum(
     forum_id: uuid.UUID,
