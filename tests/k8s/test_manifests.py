@@ -121,6 +121,7 @@ EXTERNAL_SECRETS = {
         "IDENTITY_CONTACT_KEY",
         "IDENTITY_INTERNAL_KEYS",
     ),
+    "proposal-svc-secrets": ("PROPOSAL_SERVICE_KEY", "PROPOSAL_INTERNAL_KEYS"),
     "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
     "proposal-svc-secrets": ("PROPOSAL_INTERNAL_KEYS",),
     "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS", "VOTE_SERVICE_KEY"),
@@ -149,19 +150,28 @@ BASE64_32_BYTE_KEYS = {
     "LEDGER_KEY_ENCRYPTION_KEY",
     "VOTE_LEDGER_TAG_KEY",
     "NOTIFY_SERVICE_KEY",
+    "PROPOSAL_SERVICE_KEY",
     "VOTE_SERVICE_KEY",
 }
 #: Secret keys whose value is a JSON object service name -> base64 of 32 bytes: the services
-#: allowed to call /internal/* (docs/internal-api.md), each with its caller: the caller's key,
-#: generated once as <CALLER>_SERVICE_KEY, is the same in the caller's own Secret.
-SERVICE_KEY_MAPS = {
-    "IDENTITY_INTERNAL_KEYS": ("notify-svc", "NOTIFY_SERVICE_KEY"),
-    "VOTE_INTERNAL_KEYS": ("notify-svc", "NOTIFY_SERVICE_KEY"),
-    "PROPOSAL_INTERNAL_KEYS": ("vote-svc", "VOTE_SERVICE_KEY"),
-}
+#: allowed to call /internal/* (docs/internal-api.md). notify-svc's key, generated once as
+#: NOTIFY_SERVICE_KEY, is the same in each.
+SERVICE_KEY_MAPS = {"IDENTITY_INTERNAL_KEYS", "VOTE_INTERNAL_KEYS", "PROPOSAL_INTERNAL_KEYS"}
 #: Base64 keys the docs generate once into a shell variable of the same name and use in several
-#: Secrets (the caller's own Secret and the other services' key maps).
-SHARED_KEYS = {"NOTIFY_SERVICE_KEY", "VOTE_SERVICE_KEY"}
+#: Secrets (notify-svc's own Secret and the other services' key maps).
+SHARED_KEYS = {"NOTIFY_SERVICE_KEY", "PROPOSAL_SERVICE_KEY", "VOTE_SERVICE_KEY"}
+#: Key map -> the callers it lists, each with the key generated once under its variable name.
+SERVICE_KEY_MAP_CALLERS = {
+    "IDENTITY_INTERNAL_KEYS": {
+        "notify-svc": "NOTIFY_SERVICE_KEY",
+        "proposal-svc": "PROPOSAL_SERVICE_KEY",
+    },
+    "VOTE_INTERNAL_KEYS": {"notify-svc": "NOTIFY_SERVICE_KEY"},
+    "PROPOSAL_INTERNAL_KEYS": {
+        "notify-svc": "NOTIFY_SERVICE_KEY",
+        "vote-svc": "VOTE_SERVICE_KEY",
+    },
+}
 #: service -> the Secret of its own settings, which every pod of it (API, migration Job,
 #: workers) takes whole with envFrom: production refuses the dev defaults of these keys.
 SERVICE_SECRETS = {
@@ -1682,13 +1692,13 @@ def test_prod_references_only_documented_external_secrets(overlay: str) -> None:
             elif key in BASE64_32_BYTE_KEYS:
                 assert value == '"$(openssl rand -base64 32)"', f"{name}/{key}"
             if key in SERVICE_KEY_MAPS:
-                caller, shared = SERVICE_KEY_MAPS[key]
-                assert re.search(
-                    rf'--from-literal={key}="{{\\"{caller}\\": \\"\${shared}\\"}}"',
-                    commands[name],
-                ), f"{name}/{key}"
-    for shared in SHARED_KEYS:
-        assert f'{shared}="$(openssl rand -base64 32)"' in docs, shared
+                entries = ", ".join(
+                    f'\\"{caller}\\": \\"${variable}\\"'
+                    for caller, variable in SERVICE_KEY_MAP_CALLERS[key].items()
+                )
+                assert f'--from-literal={key}="{{{entries}}}"' in commands[name], f"{name}/{key}"
+    for variable in SHARED_KEYS:
+        assert f'{variable}="$(openssl rand -base64 32)"' in docs, variable
     # A component's Secret holds files: one --from-file=<key>=<file> per key, nothing else.
     for name, keys in COMPONENT_SECRETS.items():
         assert name in commands, f"docs/kubernetes.md has no command that creates {name}"

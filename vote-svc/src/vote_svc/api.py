@@ -79,6 +79,20 @@ def _caster(citizen: Principal, client: ClientInfo) -> Caster:
     return Caster(client=client, age=citizen.age)
 
 
+#: The 201 of a cast, with its ``Location`` header, in the OpenAPI document.
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "Created",
+        "headers": {
+            "Location": {
+                "description": "Where the vote is read: `/v1/votes/{vote_id}`",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+
+
 def _receipt(vote: CastVote) -> Receipt:
     return Receipt(record_hash=vote.record_hash, voter_tag=vote.voter_tag)
 
@@ -104,17 +118,20 @@ def _receipt(vote: CastVote) -> Receipt:
         "(docs/identity.md). Past the per-citizen or per-network rate limits: 429 "
         "`rate-limited` with `Retry-After` (docs/abuse-limits.md)."
     ),
-    responses=_with_example(
-        _with_example(
-            problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
-            409,
-            _already_voted_example("proposal"),
+    responses={
+        **_CREATED,
+        **_with_example(
+            _with_example(
+                problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+                409,
+                _already_voted_example("proposal"),
+            ),
+            429,
+            rate_limited_example(
+                CAST_BUCKET, DEFAULT_CITIZEN_LIMITS[0], "/v1/votes/agreements", retry_after=17
+            ),
         ),
-        429,
-        rate_limited_example(
-            CAST_BUCKET, DEFAULT_CITIZEN_LIMITS[0], "/v1/votes/agreements", retry_after=17
-        ),
-    ),
+    },
 )
 async def agree(
     body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep, client: ClientDep
@@ -155,11 +172,14 @@ async def agree(
         "`ineligible-residency` (docs/identity.md). Past the rate limits: 429 `rate-limited` "
         "with `Retry-After` (docs/abuse-limits.md)."
     ),
-    responses=_with_example(
-        problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
-        409,
-        _already_voted_example("forum"),
-    ),
+    responses={
+        **_CREATED,
+        **_with_example(
+            problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+            409,
+            _already_voted_example("forum"),
+        ),
+    },
 )
 async def vote_in_forum(
     forum_id: uuid.UUID,
