@@ -123,7 +123,6 @@ EXTERNAL_SECRETS = {
     ),
     "proposal-svc-secrets": ("PROPOSAL_SERVICE_KEY", "PROPOSAL_INTERNAL_KEYS"),
     "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
-    "proposal-svc-secrets": ("PROPOSAL_INTERNAL_KEYS",),
     "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS", "VOTE_SERVICE_KEY"),
     "notify-svc-secrets": (
         "NOTIFY_SERVICE_KEY",
