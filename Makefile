@@ -7,13 +7,14 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: site-test chromium chaincode-test help run status test lint format typecheck pytest sync clean docs bench k8s-validate fabric-up fabric-down fabric-clean
+.PHONY: site-test chromium chaincode-test help run status test lint format typecheck pytest sync clean docs fuzz bench k8s-validate fabric-up fabric-down fabric-clean
 
 help:
 	@echo "make run        start PostgreSQL, NATS, Caddy (:8000) and every service (Ctrl-C stops all)"
 	@echo "make status     every process of a running make run: state, pid, restarts, last exit"
 	@echo "make test       lint (ruff), type-check (mypy --strict) and run every test (pytest)"
 	@echo "make docs       regenerate docs/openapi/*.json and docs/events/asyncapi.json"
+	@echo "make fuzz       fuzz every service from its OpenAPI document, longer than make test does"
 	@echo "make bench      measure and write docs/BENCHMARKS.md"
 	@echo "make k8s-validate  render k8s/ overlays with kustomize and validate them offline"
 	@echo "make fabric-up  start the local Hyperledger Fabric network (2 orgs, channel votes, chaincode votes)"
@@ -74,6 +75,12 @@ chromium:
 
 docs: sync
 	$(RUN) python docs/generate.py
+
+# The contract fuzz suite with bigger bounds and fresh random cases (docs/operations.md,
+# "Contract fuzzing"); `make test` runs it with FUZZ_MAX_EXAMPLES=3, derandomised.
+FUZZ_MAX_EXAMPLES ?= 50
+fuzz: sync
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_RANDOM=1 $(RUN) pytest tests/fuzz -o timeout=3600 $(PYTEST_ARGS)
 
 k8s-validate: sync
 	$(RUN) pytest tests/k8s -q

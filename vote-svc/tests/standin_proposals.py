@@ -4,7 +4,7 @@ forums}/{id}``), served in-process by a small app of vote-svc's own tests.
 It speaks the contract of docs/internal-api.md: the same paths and JSON
 (``VoteTargetInternal``), requests checked with ``services.internal_auth.require_service
 ("vote-svc")``, 404 problems for what it never heard of. The real proposal-svc is behind the same
-client in tests/integration/test_vote_target_lookup.py.
+client in tests/integration/votes/test_vote_target_lookup.py.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 from standin_proposals import StandInProposals
 from test_vote_api import PROBLEM, agree, ballot, problem
@@ -28,8 +29,11 @@ from vote_helpers import (
     written,
 )
 
+from services.canonical import TargetType
+from services.clock import SystemClock
 from services_dev.testing.tokens import TestTokens
 from vote_svc.models import Target
+from vote_svc.targets import TargetLearner, TargetSnapshot, TargetSourceUnavailable
 
 
 async def _target(sessions: Sessions, target_type: str, target_id: uuid.UUID) -> Target | None:
@@ -193,3 +197,34 @@ async def test_the_event_first_then_no_lookup(
     assert response.status_code == 201
     assert response.headers["content-type"] != PROBLEM
     assert proposals.calls == {}
+
+
+class _BlockingSource:
+    """A source whose answer never comes (the leader of a lookup is cancelled meanwhile)."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def target(self, target_type: TargetType, target_id: uuid.UUID) -> TargetSnapshot | None:
+        self.asked.set()
+        await asyncio.Event().wait()
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_waiters_of_a_cancelled_lookup_get_unavailable_not_cancelled(
+    sessions: Sessions,
+) -> None:
+    source = _BlockingSource()
+    learner = TargetLearner(source, SystemClock())
+    target_id = uuid.uuid4()
+    leader = asyncio.create_task(learner.learn(sessions, "proposal", target_id))
+    await source.asked.wait()
+    waiter = asyncio.create_task(learner.learn(sessions, "proposal", target_id))
+    await asyncio.sleep(0)
+    leader.cancel()
+    with pytest.raises(TargetSourceUnavailable):
+        await waiter
+    assert leader.cancelled()

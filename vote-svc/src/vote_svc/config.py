@@ -10,13 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
-from services.internal_auth import (
-    DEV_NOTIFY_SERVICE_KEY,
-    decode_service_key,
-    decode_service_keys,
-    dev_service_key,
-    is_dev_key,
-)
+from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
 from services.ratelimit import RateRule, RateRules
 
 #: Development-only voter-tag key. Production refuses to start with it.
@@ -59,9 +53,8 @@ class VoteSettings(ServiceSettings, EligibilitySettings):
     #: on a vote for a target vote-svc has not heard of yet it asks there
     #: (``/internal/v1/targets/...``, docs/votes.md "A target vote-svc has not heard of yet").
     proposal_url: str = "http://127.0.0.1:8002"
-    #: base64 key vote-svc signs its internal requests to proposal-svc with (proposal-svc's
-    #: ``PROPOSAL_INTERNAL_KEYS`` holds it under ``vote-svc``). Dev default refused in production.
-    service_key: SecretStr = SecretStr(dev_service_key("vote-svc"))
+    #: ``VOTE_SERVICE_KEY`` (``ServiceSettings.service_key``) is what vote-svc signs these
+    #: requests with; proposal-svc's ``PROPOSAL_INTERNAL_KEYS`` holds it under ``vote-svc``.
     #: Seconds a vote waits for proposal-svc's answer about an unknown target.
     target_lookup_timeout: float = Field(default=2.0, gt=0, le=30)
 
@@ -69,11 +62,6 @@ class VoteSettings(ServiceSettings, EligibilitySettings):
     def tag_key(self) -> bytes:
         """The voter-tag key as bytes."""
         return base64.b64decode(self.ledger_tag_key.get_secret_value(), validate=True)
-
-    @property
-    def service_key_bytes(self) -> bytes:
-        """The key vote-svc signs its internal requests with, as bytes."""
-        return decode_service_key(self.service_key.get_secret_value())
 
     @property
     def internal_key_bytes(self) -> dict[str, bytes]:
@@ -102,16 +90,19 @@ class VoteSettings(ServiceSettings, EligibilitySettings):
             setting="VOTE_INTERNAL_KEYS",
             production=self.environment == "production",
         )
+        # ServiceSettings refuses a bad or (in production) development key only when it is first
+        # used; vote-svc uses it on a vote's cold path, so refuse at start instead.
         try:
-            service_key = self.service_key_bytes
+            self.service_key_bytes  # noqa: B018
         except ValueError as exc:
+            message = str(exc)
+            if "production" in message:
+                raise ValueError(
+                    "VOTE_SERVICE_KEY must be set in production (the dev default is refused)"
+                ) from None
             raise ValueError(
                 f"VOTE_SERVICE_KEY must be base64 of at least 32 bytes ({exc})"
             ) from None
-        if self.environment == "production" and is_dev_key(service_key):
-            raise ValueError(
-                "VOTE_SERVICE_KEY must be set in production (the dev default is refused)"
-            )
         return self
 
 

@@ -167,9 +167,14 @@ class TargetLearner:
         self._inflight[key] = future
         try:
             known = await self._learn(sessions, target_type, target_id)
-        except BaseException as exc:
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        except BaseException:
+            # The asking request was cancelled (its client went away): the waiters answer 503.
+            future.set_exception(TargetSourceUnavailable("the lookup was cancelled"))
+            future.exception()
             raise
         else:
             future.set_result(known)
