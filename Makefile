@@ -72,6 +72,7 @@ bench: sync
 	$(RUN) python tests/bench/bench_ledger.py
 	$(RUN) python tests/bench/bench_agreements.py
 	$(RUN) python tests/bench/bench_fabric.py
+	$(RUN) python tests/bench/bench_fanout.py
 
 clean:
 	-deploy/fabric/fabric.sh down 2>/dev/null
