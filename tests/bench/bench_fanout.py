@@ -276,8 +276,7 @@ Rate limit: the provider's token bucket (`NOTIFY_DEFAULT_RATE_LIMIT`, one token 
 bulk or not); the shipped default is 20 requests/s with a burst of 20. The phone numbers are
 still looked up one citizen at a time (identity-svc has no bulk contact endpoint), 8 at a time:
 with bulk sends that is what the time is made of. The request counts are exact; the times were
-taken on a 2-core machine shared with other work and vary from run to run (the second row, with
-no rate limit, came out slower than the first for that reason alone).
+taken on a machine shared with other work and vary from run to run.
 {MARK_END}"""
     replace_section(REPORT, MARK_BEGIN, MARK_END, section, empty=BENCHMARKS_HEADER)
 
