@@ -91,6 +91,7 @@ bench: sync
 	$(RUN) python tests/bench/bench_agreements.py
 	$(RUN) python tests/bench/bench_reads.py
 	$(RUN) python tests/bench/bench_fabric.py
+	$(RUN) python tests/bench/bench_fanout.py
 
 clean:
 	-deploy/fabric/fabric.sh down 2>/dev/null

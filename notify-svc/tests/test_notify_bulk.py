@@ -14,7 +14,14 @@ from typing import Any
 
 import httpx
 from nats.js import JetStreamContext
-from notify_helpers import MockClient, Notify, SimulatedNhn, publish, publish_envelope
+from notify_helpers import (
+    MockClient,
+    Notify,
+    SimulatedNhn,
+    nhn_settings,
+    publish,
+    publish_envelope,
+)
 from standin_directory import StandInDirectory
 from test_notify_consumers import threshold
 from test_notify_dispatch import simulated_nhn
@@ -23,6 +30,7 @@ from notify_svc.config import NotifySettings
 from notify_svc.dispatch.policy import DispatchPolicy
 from notify_svc.models import Notification
 from notify_svc.providers.base import OutboundMessage
+from notify_svc.registry import build_providers
 from services.clock import ManualClock
 
 
@@ -194,3 +202,24 @@ async def test_a_worker_dying_after_a_bulk_send_leaves_one_message_each_simulate
         assert {r.provider_message_id for r in rows} == {
             f"{rid}:{seq}" for rid, seq in fake.grouping_keys.values()
         }
+
+
+async def test_bulk_sending_can_be_switched_off_one_request_per_message_simulated_nhn(
+    notify: Notify,
+    people: StandInDirectory,
+    notify_settings: NotifySettings,
+    mock_client: MockClient,
+) -> None:
+    await notify.plan([await people.citizen() for _ in range(3)])
+    fake = SimulatedNhn()
+    settings = NotifySettings(
+        environment="test",
+        database_url=notify_settings.database_url,
+        nats_url=notify_settings.nats_url,
+        bulk_send=False,
+        **nhn_settings(),
+    )
+    async with build_providers(settings, notify.sessions, client=mock_client(fake.handle)) as built:
+        await notify.dispatcher(providers=built).run_once()
+    assert [len(recipients(r)) for r in fake.sends("alimtalk")] == [1, 1, 1]
+    assert {r.status for r in await notify.rows()} == {"sent"}

@@ -166,3 +166,23 @@ async def test_the_deep_link_follows_the_configured_web_base_url(
     ) as client:
         page = (await client.get("/v1/notifications/mine", headers=tokens.headers(me))).json()
     assert page["items"][0]["link"] == f"https://democracy.seoul.go.kr/proposals/{proposal_id}"
+
+
+async def test_an_unknown_query_parameter_is_a_422_and_changes_nothing(
+    client: httpx.AsyncClient, tokens: TestTokens, notify: Notify
+) -> None:
+    me = uuid.uuid4()
+    await notify.plan([me])
+    mine = await notify.one(citizen_id=me)
+    for method, path in (
+        ("GET", "/v1/notifications/mine?limits=5"),
+        ("GET", "/v1/notifications/unread-count?citizen_id=x"),
+        ("POST", "/v1/notifications/read-all?before=2026-01-01"),
+        ("POST", f"/v1/notifications/{mine.id}/read?all=true"),
+    ):
+        response = await client.request(method, path, headers=tokens.headers(me))
+        body = assert_problem(response, 422, "unknown-query-parameter")
+        assert body["allowed"] in ([], ["cursor", "limit"])
+    assert (await notify.one(citizen_id=me)).read_at is None
+    ok = await client.get("/v1/notifications/mine?limit=5", headers=tokens.headers(me))
+    assert ok.status_code == 200

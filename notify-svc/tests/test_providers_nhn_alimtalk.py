@@ -466,3 +466,86 @@ async def test_nhn_alimtalk_never_logs_or_returns_the_phone_number_mock_transpor
     assert "010-****-5678" in caplog.text
     for result in results:
         assert PHONE not in repr(result)
+
+
+# --- bulk (many recipients in one recipientList) ----------------------------------------------
+
+
+async def test_bulk_send_puts_every_recipient_in_one_request_mock_transport(
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
+) -> None:
+    fake, provider = nhn
+    messages = [tier_message(f"{KEY}:{i}") for i in range(3)]
+    fake.answers.append(
+        httpx.Response(
+            200,
+            json={
+                "header": {"resultCode": 0, "resultMessage": "SUCCESS", "isSuccessful": True},
+                "message": {
+                    "requestId": "20190101112233bulk",
+                    # Out of order, one refused: matched by recipientGroupingKey.
+                    "sendResults": [
+                        {"recipientSeq": 3, "resultCode": 0, "recipientGroupingKey": f"{KEY}:2"},
+                        {
+                            "recipientSeq": 2,
+                            "resultCode": -5000,
+                            "resultMessage": "Invalid recipientNo",
+                            "recipientGroupingKey": f"{KEY}:1",
+                        },
+                        {"recipientSeq": 1, "resultCode": 0, "recipientGroupingKey": f"{KEY}:0"},
+                    ],
+                },
+            },
+        )
+    )
+    results = await provider.send_many(messages)
+    [request] = fake.requests
+    body = json.loads(request.content)
+    assert (body["senderKey"], body["templateCode"]) == (SENDER_KEY, "PRP_TIER_REACHED_V1")
+    assert [r["recipientGroupingKey"] for r in body["recipientList"]] == [
+        m.idempotency_key for m in messages
+    ]
+    assert all(r["resendParameter"] == {"isResend": False} for r in body["recipientList"])
+    assert body["recipientList"][0]["templateParameter"]["제안제목"] == "성수동 보행로 그늘막"
+    expected_key = hashlib.sha256(
+        "\n".join(sorted(m.idempotency_key for m in messages)).encode()
+    ).hexdigest()
+    assert request.headers["X-NC-API-IDEMPOTENCY-KEY"] == expected_key
+    assert [(r.accepted, r.provider_message_id, r.error_code) for r in results] == [
+        (True, "20190101112233bulk:1", None),
+        (False, None, "-5000"),
+        (True, "20190101112233bulk:3", None),
+    ]
+    assert provider.max_batch == 1000
+
+
+async def test_bulk_send_refuses_mixed_templates_and_handles_failures_mock_transport(
+    nhn: tuple[FakeApi, NhnAlimTalkProvider],
+) -> None:
+    fake, provider = nhn
+    answered = render("PROPOSAL_ANSWERED", {"제안제목": "그늘막", "답변주체": "담당 부서"})
+    other = OutboundMessage(
+        idempotency_key="other",
+        to=PHONE,
+        channel=Channel.ALIMTALK,
+        text=answered.text,
+        template_code=answered.code,
+        variables=answered.variables,
+    )
+    with pytest.raises(ProviderError):
+        await provider.send_many([tier_message("a"), other])
+    assert fake.requests == []
+
+    pair = [tier_message("a"), tier_message("b")]
+    fake.answers.append(httpx.ConnectError("refused"))
+    assert {(r.retryable, r.error_code) for r in await provider.send_many(pair)} == {
+        (True, "connection_error")
+    }
+    # A header refusal applies to every recipient; an answer silent about one is retried.
+    fake.answers.append(nhn_refusal(-3003, "Invalid template"))
+    assert [r.error_code for r in await provider.send_many(pair)] == ["-3003", "-3003"]
+    fake.answers.append(documented_success(seq=1))  # names only KEY, neither of ours
+    silent = await provider.send_many(pair)
+    assert {(r.accepted, r.retryable, r.error_code) for r in silent} == {
+        (False, True, "missing_result")
+    }

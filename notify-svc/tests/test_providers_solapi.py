@@ -419,3 +419,86 @@ async def test_solapi_never_logs_the_phone_number_mock_transport(
     assert PHONE not in caplog.text
     assert "010-****-5678" in caplog.text
     assert all(PHONE not in repr(result) for result in results)
+
+
+# --- bulk (send-many with many messages) ------------------------------------------------------
+
+
+def sms(key: str, to: str) -> OutboundMessage:
+    return OutboundMessage(idempotency_key=key, to=to, channel=Channel.SMS, text="안내 문자")
+
+
+async def test_solapi_bulk_sends_many_in_one_request_matched_by_custom_field_mock_transport(
+    solapi: tuple[FakeApi, SolapiProvider],
+) -> None:
+    fake, provider = solapi
+    messages = [sms(f"k-{i}", f"0101234000{i}") for i in range(3)]
+    fake.answers.append(
+        httpx.Response(
+            200,
+            json={
+                "groupInfo": {"groupId": "G4V2025", "count": {"total": 3}},
+                # In another order than sent, and one refused: matched by our key.
+                "messageList": [
+                    {
+                        "messageId": "M-2",
+                        "statusCode": "2000",
+                        "customFields": {"idempotencyKey": "k-2"},
+                    },
+                    {
+                        "messageId": "M-0",
+                        "statusCode": "2000",
+                        "customFields": {"idempotencyKey": "k-0"},
+                    },
+                ],
+                "failedMessageList": [
+                    {
+                        "to": "01012340001",
+                        "statusCode": "1062",
+                        "statusMessage": "발신번호 미등록",
+                        "customFields": {"idempotencyKey": "k-1"},
+                    }
+                ],
+            },
+        )
+    )
+    results = await provider.send_many(messages)
+    [request] = fake.requests
+    body = json.loads(request.content)
+    assert [m["to"] for m in body["messages"]] == [m.to for m in messages]
+    assert [m["customFields"]["idempotencyKey"] for m in body["messages"]] == ["k-0", "k-1", "k-2"]
+    assert [(r.idempotency_key, r.accepted, r.provider_message_id) for r in results] == [
+        ("k-0", True, "M-0"),
+        ("k-1", False, None),
+        ("k-2", True, "M-2"),
+    ]
+    assert (results[1].error_code, results[1].retryable) == ("1062", False)
+    assert provider.max_batch == 1000
+
+
+async def test_solapi_bulk_without_echoed_fields_is_matched_in_order_or_retried_mock_transport(
+    solapi: tuple[FakeApi, SolapiProvider],
+) -> None:
+    fake, provider = solapi
+    messages = [sms("k-a", "01012340001"), sms("k-b", "01012340002")]
+    listed = [
+        {"messageId": "M-a", "statusCode": "2000"},
+        {"messageId": "M-b", "statusCode": "2000"},
+    ]
+    fake.answers.append(httpx.Response(200, json={"messageList": listed}))
+    assert [r.provider_message_id for r in await provider.send_many(messages)] == ["M-a", "M-b"]
+
+    # One entry for two messages, nothing echoed: the unmatched ones are retried.
+    fake.answers.append(httpx.Response(200, json={"messageList": listed[:1]}))
+    results = await provider.send_many(messages)
+    assert {(r.accepted, r.retryable, r.error_code) for r in results} == {
+        (False, True, "missing_result")
+    }
+
+    # A 429 for the request: every message is retryable, after Retry-After.
+    fake.answers.append(httpx.Response(429, headers={"Retry-After": "7"}))
+    throttled = await provider.send_many(messages)
+    assert [(r.idempotency_key, r.retryable, r.retry_after) for r in throttled] == [
+        ("k-a", True, 7.0),
+        ("k-b", True, 7.0),
+    ]

@@ -147,6 +147,10 @@ async def test_dispatcher_killed_after_the_provider_accepted_resends_once_and_en
                 "NOTIFY_IDENTITY_URL": identity_url,
                 "NOTIFY_SEND_LEASE_SECONDS": "2",
                 "NOTIFY_SEND_IDLE_SECONDS": "0.1",
+                # No quiet window (start = end): run at night KST too, the message would wait
+                # for 08:00 otherwise.
+                "NOTIFY_QUIET_START_HOUR": "0",
+                "NOTIFY_QUIET_END_HOUR": "0",
             }
             log = tmp_path / "notify-send.log"
 

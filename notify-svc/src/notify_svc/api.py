@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from notify_svc.deps import (
     AdminDep,
@@ -19,6 +19,7 @@ from notify_svc.deps import (
     ProvidersDep,
     SessionDep,
     TemplateCode,
+    query_only,
 )
 from notify_svc.models import Notification
 from notify_svc.providers._common import MalformedWebhookError
@@ -107,6 +108,7 @@ def _prefs(prefs: preferences.Preferences) -> PreferencesPublic:
         "`unread` counts all my unread messages. Keyset pagination: pass `next_cursor` back as "
         "`cursor`; a cursor not made here answers 400 `invalid-cursor`."
     ),
+    dependencies=[Depends(query_only("cursor", "limit"))],
     responses=problem_responses(400, 401, 403, 422),
 )
 async def mine(
@@ -133,7 +135,8 @@ async def mine(
         "An SMS/LMS sent in place of a failed AlimTalk is the same message: counted once, and "
         "marked read with it."
     ),
-    responses=problem_responses(401, 403),
+    dependencies=[Depends(query_only())],
+    responses=problem_responses(401, 403, 422),
 )
 async def unread_count(citizen: CitizenDep, session: SessionDep) -> UnreadCount:
     return UnreadCount(unread=await reads.unread_count(session, citizen.citizen_id))
@@ -144,7 +147,8 @@ async def unread_count(citizen: CitizenDep, session: SessionDep) -> UnreadCount:
     tags=["notifications"],
     summary="Mark all my messages read",
     description="`marked`: how many were unread; messages already read keep their `read_at`.",
-    responses=problem_responses(401, 403),
+    dependencies=[Depends(query_only())],
+    responses=problem_responses(401, 403, 422),
 )
 async def read_all(citizen: CitizenDep, session: SessionDep, now: NowDep) -> ReadAll:
     marked = await reads.mark_all_read(session, citizen.citizen_id, now)
@@ -160,6 +164,7 @@ async def read_all(citizen: CitizenDep, session: SessionDep, now: NowDep) -> Rea
         "with it). Another citizen's message, or one that does not exist: 404 "
         "`notification-not-found`, nothing changed."
     ),
+    dependencies=[Depends(query_only())],
     responses=problem_responses(401, 403, 404, 422),
 )
 async def read_one(

@@ -47,6 +47,9 @@ class NotifySettings(ServiceSettings):
     #: JSON; providers not listed get ``default_rate_limit``.
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     default_rate_limit: RateLimit = RateLimit(rate=20.0, burst=20)
+    #: Send messages of one template in one request where the provider's API allows it (NHN
+    #: AlimTalk's ``recipientList``); off: one request per message (docs/notifications.md).
+    bulk_send: bool = True
 
     nhn_alimtalk_app_key: str = ""
     nhn_alimtalk_secret_key: SecretStr = SecretStr("")

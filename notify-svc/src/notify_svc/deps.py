@@ -4,6 +4,7 @@ session, caller, clock reading and providers from here)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from notify_svc.bootstrap import NotifyContext
 from notify_svc.dispatch.providers import Providers
 from services.auth import Principal, require_roles
 from services.db import SessionDep
+from services.problems import ProblemError
 
 __all__ = [
     "AdminDep",
@@ -27,7 +29,27 @@ __all__ = [
     "ProvidersDep",
     "SessionDep",
     "TemplateCode",
+    "query_only",
 ]
+
+
+def query_only(*allowed: str) -> Callable[[Request], None]:
+    """A dependency refusing query parameters other than ``allowed`` (422
+    ``unknown-query-parameter``): a misspelt filter is an error, not silently ignored."""
+    known = frozenset(allowed)
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise ProblemError(
+                422,
+                "unknown-query-parameter",
+                "Unknown query parameter",
+                f"not a parameter of this endpoint: {', '.join(unknown)}",
+                allowed=sorted(known),
+            )
+
+    return check
 
 
 def _context(request: Request) -> NotifyContext:

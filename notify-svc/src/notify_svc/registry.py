@@ -109,7 +109,9 @@ async def build_providers(
                 clock=clock.now,
             )
         limit = _limit(settings, provider.name)
-        limited = RateLimitedProvider(provider, TokenBucket(limit.rate, limit.burst))
+        limited = RateLimitedProvider(
+            provider, TokenBucket(limit.rate, limit.burst), bulk=settings.bulk_send
+        )
         built[key] = limited
         return limited
 

@@ -110,13 +110,13 @@ class TokenBucket:
 class RateLimitedProvider:
     """A provider whose sends and polls each wait for a token of ``bucket`` first."""
 
-    def __init__(self, provider: NotifyProvider, bucket: TokenBucket) -> None:
+    def __init__(self, provider: NotifyProvider, bucket: TokenBucket, *, bulk: bool = True) -> None:
         self.provider = provider
         self.bucket = bucket
         self.name: str = provider.name
         self.channels: frozenset[Channel] = provider.channels
-        #: The inner provider's messages per request (1 without a bulk API).
-        self.max_batch: int = batch_capacity(provider)
+        #: The inner provider's messages per request (1 without a bulk API, or ``bulk`` off).
+        self.max_batch: int = batch_capacity(provider) if bulk else 1
 
     async def send(self, message: OutboundMessage) -> SendResult:
         await self.bucket.acquire()

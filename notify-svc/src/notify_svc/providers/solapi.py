@@ -32,6 +32,14 @@ Our assumptions (configurable):
 - Solapi has no idempotency key: ours travels in ``customFields.idempotencyKey`` (and comes back
   in webhooks), so a report can be matched even if the message id was never recorded.
 
+Bulk: :meth:`SolapiProvider.send_many` puts up to :data:`MAX_MESSAGES` messages in the one
+``messages[]`` of a send-many request and matches ``messageList[]`` / ``failedMessageList[]``
+back to them by ``customFields.idempotencyKey`` (which the SDKs' response models carry); when
+Solapi echoes no custom field, an all-accepted answer with one entry per message is matched in
+order, anything else leaves the unmatched messages to a retry (``missing_result``). Solapi has no
+idempotency key, so a worker dying between a bulk send and its record repeats that batch's
+messages once (as it repeats a single message today).
+
 Our choices: Solapi's own SMS fallback is off (``disableSms: true``) because notify-svc sends the
 fallback itself; AlimTalk templates are Solapi template ids, mapped from our template codes by
 ``template_ids``. The provider message id is Solapi's ``messageId``.
@@ -42,7 +50,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,11 +62,13 @@ from notify_svc.providers._common import (
     MalformedWebhookError,
     SignatureScheme,
     first_obj,
+    http_failure,
     obj,
     parse_time,
     report_code,
     response_json,
     scrub,
+    transport_failure,
     unreadable_answer,
     utc_now,
 )
@@ -73,6 +84,8 @@ from notify_svc.providers.nhn_sms import text_problem
 
 DEFAULT_BASE_URL = "https://api.solapi.com"
 WEBHOOK_SIGNATURE_HEADER = "X-Solapi-Signature"
+#: Messages per bulk request (our choice; well within what send-many takes).
+MAX_MESSAGES = 1000
 DELIVERED_CODES = frozenset({"4000"})
 PENDING_CODES = frozenset({"2000", "3000"})
 
@@ -99,6 +112,8 @@ class SolapiProvider(HttpProvider):
     """AlimTalk, SMS and LMS through Solapi."""
 
     name = "solapi"
+    #: Messages :meth:`send_many` takes per request.
+    max_batch: int = MAX_MESSAGES
     channels: frozenset[Channel] = frozenset({Channel.ALIMTALK, Channel.SMS, Channel.LMS})
 
     def __init__(
@@ -153,6 +168,54 @@ class SolapiProvider(HttpProvider):
 
     def _send_url(self, message: OutboundMessage) -> str:
         return f"{self._base}/messages/v4/send-many/detail"
+
+    async def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        """Send up to :data:`MAX_MESSAGES` messages in one request; one result per message, in
+        order (failures returned, not raised)."""
+        if len(messages) == 1:
+            return [await self.send(messages[0])]
+        if len(messages) > MAX_MESSAGES:
+            raise ProviderError(f"one request carries at most {MAX_MESSAGES} messages")
+        results: dict[str, SendResult] = {}
+        sendable: list[OutboundMessage] = []
+        for message in messages:
+            problem = self.local_problem(message)
+            if problem is None:
+                sendable.append(message)
+            else:
+                results[message.idempotency_key] = SendResult(
+                    message.idempotency_key, False, error_code="invalid_text", error_message=problem
+                )
+        if sendable:
+            for message, result in zip(sendable, await self._post_many(sendable), strict=True):
+                results[message.idempotency_key] = result
+        return [results[m.idempotency_key] for m in messages]
+
+    async def _post_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        keys = [m.idempotency_key for m in messages]
+        body = {
+            "messages": [self.request_body(m)["messages"][0] for m in messages],
+            "showMessageList": True,
+        }
+        try:
+            response = await self._client.post(
+                self._send_url(messages[0]),
+                json=body,
+                headers=self._headers(),
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            return [transport_failure(key, exc) for key in keys]
+        failure = http_failure(keys[0], response, self._clock())
+        data = None if failure is not None else response_json(response)
+        if failure is not None or data is None or not response.is_success:
+            return [
+                replace(failure, idempotency_key=key)
+                if failure is not None
+                else await self._result(m, response)
+                for key, m in zip(keys, messages, strict=True)
+            ]
+        return _bulk_results(keys, data)
 
     def request_body(self, message: OutboundMessage) -> dict[str, Any]:
         """The documented JSON body for ``message``."""
@@ -241,6 +304,38 @@ class SolapiProvider(HttpProvider):
             self._log.warning("solapi poll of %s: HTTP %s", message_id, response.status_code)
             return None
         return _report(message_id, found)
+
+
+def _echoed_key(entry: Mapping[str, Any]) -> str | None:
+    key = obj(entry.get("customFields")).get("idempotencyKey")
+    return str(key) if key else None
+
+
+def _bulk_results(keys: Sequence[str], data: Mapping[str, Any]) -> list[SendResult]:
+    """One result per key from a send-many answer (see the module doc)."""
+    accepted = [obj(e) for e in data.get("messageList") or []]
+    failed = [obj(e) for e in data.get("failedMessageList") or []]
+    by_key = {k: ("ok", e) for e in accepted if (k := _echoed_key(e))}
+    by_key.update({k: ("failed", e) for e in failed if (k := _echoed_key(e))})
+    if not by_key and not failed and len(accepted) == len(keys):
+        by_key = {key[:100]: ("ok", e) for key, e in zip(keys, accepted, strict=True)}
+    results: list[SendResult] = []
+    for key in keys:
+        outcome, entry = by_key.get(key[:100], ("missing", {}))
+        if outcome == "ok" and entry.get("messageId"):
+            results.append(SendResult(key, True, provider_message_id=str(entry["messageId"])))
+        elif outcome == "failed":
+            results.append(
+                SendResult(
+                    key,
+                    False,
+                    error_code=str(entry.get("statusCode") or "registration_failed"),
+                    error_message=scrub(str(entry.get("statusMessage") or "")) or None,
+                )
+            )
+        else:
+            results.append(SendResult(key, False, retryable=True, error_code="missing_result"))
+    return results
 
 
 def _report(
