@@ -12,6 +12,7 @@ from proposal_svc import similarity
 from proposal_svc.api import forums, proposals
 from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.deliberation import api as deliberation
+from proposal_svc.opendata import api as opendata
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from services.db import transaction
@@ -45,7 +46,7 @@ def create_app(
                 "with due dates, deliberation forums (공론장), committee adoption, budget-linked "
                 "projects, similar-proposal search on Korean text, and a public timeline."
             ),
-            routers=[proposals, forums, *deliberation.ROUTERS],
+            routers=[proposals, forums, *deliberation.ROUTERS, opendata.router],
             openapi_tags=[
                 {
                     "name": "proposals",
@@ -53,6 +54,7 @@ def create_app(
                 },
                 {"name": "forums", "description": "Deliberation forums"},
                 *deliberation.OPENAPI_TAGS,
+                {"name": "open data", "description": "Bulk CSV and JSON, daily snapshots"},
             ],
             key_source=key_source,
             lifespan_hooks=[proposal_lifespan],

@@ -54,7 +54,14 @@ SERVICES: Final[tuple[ServiceSpec, ...]] = (
     ServiceSpec(
         "proposal",
         8002,
-        ("/v1/proposals", "/v1/forums", "/v1/comments", "/v1/moderation"),
+        (
+            "/v1/proposals",
+            "/v1/forums",
+            "/v1/comments",
+            "/v1/moderation",
+            "/v1/open-data",
+            "/v1/statistics",
+        ),
         extensions=("pg_trgm",),
     ),
     ServiceSpec("vote", 8003, ("/v1/votes",)),
