@@ -9,24 +9,29 @@ from typing import Any, Literal, cast
 from fastapi import APIRouter, Response
 
 from services.canonical import TargetType
+from services.kanon import Suppressed
 from services.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_responses
 from vote_svc import hot_path
 from vote_svc.deps import BallotBoxDep, CurrentCitizen, EligibleVoter, SessionDep
 from vote_svc.schemas import (
     AgreementCreate,
     AgreementPublic,
+    AgreementStatistics,
     BallotCreate,
     BallotPublic,
+    Cell,
     ForumTally,
     FullReceipt,
+    HourPublic,
     ProposalTally,
     Receipt,
+    SigningHistory,
     TargetRecord,
     TargetRecords,
     VotePublic,
     agreement_json,
 )
-from vote_svc.service import ballots, receipts, records, tallies
+from vote_svc.service import ballots, receipts, records, statistics, tallies
 from vote_svc.service.receipts import CastVote
 
 router = APIRouter(prefix="/v1/votes")
@@ -98,7 +103,12 @@ def _receipt(vote: CastVote) -> Receipt:
 async def agree(body: AgreementCreate, citizen: EligibleVoter, box: BallotBoxDep) -> Response:
     # The hot path: no session, and the 201 is written directly rather than through the
     # response model (which still documents it).
-    vote = await hot_path.cast_agreement(box, citizen.citizen_id, proposal_id=body.proposal_id)
+    vote = await hot_path.cast_agreement(
+        box,
+        citizen.citizen_id,
+        proposal_id=body.proposal_id,
+        facts=hot_path.VoterFacts.of(citizen),
+    )
     return Response(
         agreement_json(
             vote_id=vote.id,
@@ -140,7 +150,13 @@ async def vote_in_forum(
     box: BallotBoxDep,
     response: Response,
 ) -> BallotPublic:
-    vote = await ballots.cast_ballot(box, citizen.citizen_id, forum_id=forum_id, choice=body.choice)
+    vote = await ballots.cast_ballot(
+        box,
+        citizen.citizen_id,
+        forum_id=forum_id,
+        choice=body.choice,
+        facts=hot_path.VoterFacts.of(citizen),
+    )
     response.headers["Location"] = f"/v1/votes/{vote.id}"
     return BallotPublic(
         vote_id=vote.id,
@@ -160,6 +176,56 @@ async def vote_in_forum(
 async def proposal_tally(proposal_id: uuid.UUID, session: SessionDep) -> ProposalTally:
     agreements = await tallies.proposal_agreements(session, proposal_id)
     return ProposalTally(proposal_id=proposal_id, agreements=agreements)
+
+
+@router.get(
+    "/tallies/proposals/{proposal_id}/history",
+    tags=["tallies"],
+    summary="A proposal's signing rate: agreements per hour",
+    description=(
+        "Every UTC hour from the first agreement's to the last's (empty hours as 0) with the "
+        "running total. An unknown proposal answers 404 `proposal-not-found`."
+    ),
+    responses=problem_responses(404, 422),
+)
+async def proposal_history(proposal_id: uuid.UUID, session: SessionDep) -> SigningHistory:
+    history = await statistics.signing_history(session, proposal_id)
+    return SigningHistory(
+        proposal_id=proposal_id,
+        items=[HourPublic(hour=h.hour, agreements=h.agreements, total=h.total) for h in history],
+    )
+
+
+def _cells(published: Suppressed) -> list[Cell]:
+    return [
+        Cell(key=key, count=count, suppressed=count is None)
+        for key, count in published.cells.items()
+    ]
+
+
+@router.get(
+    "/statistics/proposals/{proposal_id}",
+    tags=["statistics"],
+    summary="Who agreed with a proposal, by age band and residency (k-anonymous)",
+    description=(
+        "Counts of the citizens who agreed, by the age band and the residency category their "
+        "access token carried when they agreed (`unknown`: it carried none). A cell of fewer "
+        "than k = 10 people is suppressed (`count` null, `suppressed` true), and when exactly "
+        "one cell of a breakdown would be, the next smallest is too, so that no cell can be "
+        "derived from the total (docs/statistics.md). Voters' districts are not known to the "
+        "platform. An unknown proposal answers 404 `proposal-not-found`."
+    ),
+    responses=problem_responses(404, 422),
+)
+async def proposal_statistics(proposal_id: uuid.UUID, session: SessionDep) -> AgreementStatistics:
+    found = await statistics.agreement_breakdowns(session, proposal_id)
+    return AgreementStatistics(
+        proposal_id=proposal_id,
+        agreements=found.agreements,
+        k=found.k,
+        by_age_band=_cells(found.by_age_band),
+        by_residency=_cells(found.by_residency),
+    )
 
 
 @router.get(

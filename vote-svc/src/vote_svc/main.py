@@ -30,6 +30,10 @@ def create_app(ctx: VoteContext | None = None, *, key_source: KeySource | None =
                 {"name": "votes", "description": "Casting agreements and ballots, and receipts"},
                 {"name": "tallies", "description": "Public counts per proposal and forum"},
                 {
+                    "name": "statistics",
+                    "description": "Who agreed, by age band and residency (k-anonymous)",
+                },
+                {
                     "name": "internal",
                     "description": (
                         "Service-to-service reads for notify-svc, signed per request with a "

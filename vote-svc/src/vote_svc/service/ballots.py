@@ -14,7 +14,12 @@ from vote_svc.service.receipts import CastVote
 
 
 async def cast_ballot(
-    box: BallotBox, citizen_id: uuid.UUID, *, forum_id: uuid.UUID, choice: str
+    box: BallotBox,
+    citizen_id: uuid.UUID,
+    *,
+    forum_id: uuid.UUID,
+    choice: str,
+    facts: hot_path.VoterFacts = hot_path.NO_FACTS,
 ) -> CastVote:
     """Record ``citizen_id``'s ballot in a forum (``choice`` already NFC-normalised)."""
-    return await hot_path.cast_vote(box, citizen_id, "forum", forum_id, choice)
+    return await hot_path.cast_vote(box, citizen_id, "forum", forum_id, choice, facts=facts)
