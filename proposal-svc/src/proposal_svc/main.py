@@ -13,6 +13,7 @@ from proposal_svc.api import forums, proposals
 from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.deliberation import api as deliberation
 from proposal_svc.opendata import api as opendata
+from proposal_svc.opendata import api_statistics
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from services.db import transaction
@@ -46,7 +47,13 @@ def create_app(
                 "with due dates, deliberation forums (공론장), committee adoption, budget-linked "
                 "projects, similar-proposal search on Korean text, and a public timeline."
             ),
-            routers=[proposals, forums, *deliberation.ROUTERS, opendata.router],
+            routers=[
+                proposals,
+                forums,
+                *deliberation.ROUTERS,
+                opendata.router,
+                api_statistics.router,
+            ],
             openapi_tags=[
                 {
                     "name": "proposals",
@@ -55,6 +62,7 @@ def create_app(
                 {"name": "forums", "description": "Deliberation forums"},
                 *deliberation.OPENAPI_TAGS,
                 {"name": "open data", "description": "Bulk CSV and JSON, daily snapshots"},
+                {"name": "statistics", "description": "Obligations kept, agreements per district"},
             ],
             key_source=key_source,
             lifespan_hooks=[proposal_lifespan],
