@@ -12,6 +12,7 @@ from proposal_svc import similarity
 from proposal_svc.api import forums, proposals
 from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.deliberation import api as deliberation
+from proposal_svc.milestones import api as milestones
 from proposal_svc.opendata import api as opendata
 from proposal_svc.opendata import api_statistics
 from services.app import ServiceSpec, create_service_app
@@ -51,6 +52,7 @@ def create_app(
                 proposals,
                 forums,
                 *deliberation.ROUTERS,
+                milestones.router,
                 opendata.router,
                 api_statistics.router,
             ],
@@ -61,6 +63,10 @@ def create_app(
                 },
                 {"name": "forums", "description": "Deliberation forums"},
                 *deliberation.OPENAPI_TAGS,
+                {
+                    "name": "milestones",
+                    "description": "Implementation tracking of adopted proposals",
+                },
                 {"name": "open data", "description": "Bulk CSV and JSON, daily snapshots"},
                 {"name": "statistics", "description": "Obligations kept, agreements per district"},
             ],
