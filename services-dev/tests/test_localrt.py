@@ -240,6 +240,7 @@ def test_defaults_and_exported_environment(tmp_path: Path) -> None:
     assert "IDENTITY_JWKS_URL" not in env
     assert env["IDENTITY_SANDBOX_ROLES"] == "true"
     assert env["IDENTITY_DATA_DIR"] == str(tmp_path / "identity")
+    assert env["PROPOSAL_OPEN_DATA_DIR"] == str(tmp_path / "open-data")
     for spec in SERVICES:
         assert f"{spec.prefix}_DATABASE_URL" in env
 

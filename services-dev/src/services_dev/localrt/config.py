@@ -279,6 +279,8 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
         if spec.name != "identity":
             computed[f"{p}_JWKS_URL"] = f"http://{HOST}:{identity_port}/.well-known/jwks.json"
     computed["IDENTITY_DATA_DIR"] = str(config.data_dir / "identity")
+    # The daily open-data snapshots: written by proposal-svc's tick worker, served by its API.
+    computed["PROPOSAL_OPEN_DATA_DIR"] = str(config.data_dir / "open-data")
     if config.environment == "dev":
         computed["IDENTITY_SANDBOX_ROLES"] = "true"
     # The architecture's default for `make run`: the Merkle log in ledger-svc's own database.
