@@ -51,8 +51,8 @@ async def _exports(platform: Platform, pid: str) -> None:
     first = await platform.call("GET", "/v1/open-data/proposals.csv")
     assert first.headers["content-type"] == "text/csv; charset=utf-8"
     assert first.headers["cache-control"].startswith("public")
-    again = await platform.call(
-        "GET", "/v1/open-data/proposals.csv", headers={"If-None-Match": first.headers["etag"]}
+    again = await platform.client.get(
+        "/v1/open-data/proposals.csv", headers={"If-None-Match": first.headers["etag"]}
     )
     assert again.status_code == 304
     as_json = (await platform.call("GET", "/v1/open-data/proposals.json")).json()
