@@ -15,6 +15,7 @@ from proposal_svc import models
 from proposal_svc.config import ProposalSettings
 from proposal_svc.deliberation import models as deliberation_models
 from proposal_svc.follows import models as follows_models
+from proposal_svc.milestones import models as milestone_models
 from services.db import Base, create_engine, to_plain_url
 from services.migrations import alembic_config
 from services.ratelimit import rate_limits
@@ -26,7 +27,7 @@ def _differences(connection: Connection) -> list[Any]:
     # proposal-svc's tables only (other packages' models may share Base.metadata here), and the
     # rate-limit counters, which services.ratelimit keeps off the ORM metadata.
     metadata = MetaData(naming_convention=Base.metadata.naming_convention)
-    for module in (models, deliberation_models, follows_models):
+    for module in (models, deliberation_models, follows_models, milestone_models):
         for name in module.__all__:
             table = getattr(getattr(module, name), "__table__", None)
             if table is not None and table.name not in metadata.tables:

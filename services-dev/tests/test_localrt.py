@@ -244,6 +244,7 @@ def test_defaults_and_exported_environment(tmp_path: Path) -> None:
     assert env["VOTE_NETWORK_RATE_LIMITS"] == env["IDENTITY_VERIFICATION_RATE_LIMITS"] == "[]"
     assert env["PROPOSAL_PROPOSAL_NETWORK_RATE_LIMITS"] == "[]"
     assert "VOTE_CITIZEN_RATE_LIMITS" not in env
+    assert env["PROPOSAL_OPEN_DATA_DIR"] == str(tmp_path / "open-data")
     for spec in SERVICES:
         assert f"{spec.prefix}_DATABASE_URL" in env
 

@@ -96,6 +96,8 @@ ROUTES = {
     "/v1/forums": "proposal-svc",
     "/v1/comments": "proposal-svc",
     "/v1/moderation": "proposal-svc",
+    "/v1/open-data": "proposal-svc",
+    "/v1/statistics": "proposal-svc",
     "/v1/votes": "vote-svc",
     "/v1/ledger": "ledger-svc",
     "/v1/notifications": "notify-svc",

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc.bootstrap import ProposalContext, bootstrap
 from proposal_svc.consumers import build_consumers
+from proposal_svc.opendata import snapshots
 from proposal_svc.service import proposals, tick
 from services.cli import service_cli
 from services.db import create_engine, create_sessionmaker, transaction
@@ -35,7 +36,20 @@ async def _tick_loop(
         if any(vars(result).values()):
             log.info("tick: %s", vars(result))
 
-    await periodic(stop, ctx.settings.tick_seconds, once, name="tick")
+    async def snapshot() -> None:
+        await snapshots.snapshot_round(sessions, ctx)
+
+    # The daily open-data snapshot rides along (docs/open-data.md): one check every
+    # PROPOSAL_OPEN_DATA_SNAPSHOT_CHECK_SECONDS, a write once a day.
+    await asyncio.gather(
+        periodic(stop, ctx.settings.tick_seconds, once, name="tick"),
+        periodic(
+            stop,
+            ctx.settings.open_data_snapshot_check_seconds,
+            snapshot,
+            name="open-data snapshot",
+        ),
+    )
 
 
 async def _reindex(ctx: ProposalContext, batch: int) -> int:
@@ -69,7 +83,11 @@ _main = service_cli(
     bootstrap=bootstrap,
     migrations_dir=MIGRATIONS,
     consumers=build_consumers,
-    workers={"tick": Worker("run the time-driven transitions", _tick_loop)},
+    workers={
+        "tick": Worker(
+            "run the time-driven transitions and write the daily open-data snapshot", _tick_loop
+        )
+    },
     extra=_extra,
 )
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from proposal_svc.deliberation.settings import DeliberationSettings
+from proposal_svc.opendata.settings import OpenDataSettings
 from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
 from services.internal_auth import decode_service_keys, dev_internal_keys
@@ -55,9 +56,12 @@ DEFAULT_CATEGORIES = [
 ]
 
 
-class ProposalSettings(ServiceSettings, EligibilitySettings, DeliberationSettings):
+class ProposalSettings(
+    ServiceSettings, EligibilitySettings, DeliberationSettings, OpenDataSettings
+):
     """Configuration of proposal-svc (and the platform's eligibility rules,
-    ``PLATFORM_ELIGIBILITY``; and, mixed in, of its comments: ``DeliberationSettings``)."""
+    ``PLATFORM_ELIGIBILITY``; and, mixed in, of its comments: ``DeliberationSettings``, and of
+    its open data: ``OpenDataSettings``)."""
 
     model_config = service_config("PROPOSAL_")
 

@@ -15,6 +15,9 @@ from proposal_svc.caching import CACHE_POLICIES
 from proposal_svc.deliberation import api as deliberation
 from proposal_svc.follows import api as follows
 from proposal_svc.internal import router as internal_targets
+from proposal_svc.milestones import api as milestones
+from proposal_svc.opendata import api as opendata
+from proposal_svc.opendata import api_statistics
 from proposal_svc.reference.routes import reference_routes
 from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
@@ -59,6 +62,9 @@ def create_app(
                 forums,
                 *deliberation.ROUTERS,
                 internal_targets,
+                milestones.router,
+                opendata.router,
+                api_statistics.router,
             ],
             cache_policies=CACHE_POLICIES,
             openapi_tags=[
@@ -73,6 +79,12 @@ def create_app(
                     "name": "reference",
                     "description": "Categories, Seoul's districts and the tiers, for forms and filters",
                 },
+                {
+                    "name": "milestones",
+                    "description": "Implementation tracking of adopted proposals",
+                },
+                {"name": "open data", "description": "Bulk CSV and JSON, daily snapshots"},
+                {"name": "statistics", "description": "Obligations kept, agreements per district"},
             ],
             key_source=key_source,
             # The status client of services.live_principal (staff routes, writing).

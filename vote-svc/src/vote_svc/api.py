@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 from services.auth import Principal
 from services.canonical import TargetType
 from services.client import ClientDep, ClientInfo
+from services.kanon import Suppressed
 from services.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_responses
 from services.ratelimit import rate_limited_example
 from vote_svc import hot_path
@@ -20,20 +21,24 @@ from vote_svc.integrity.limits import CAST_BUCKET, Caster
 from vote_svc.schemas import (
     AgreementCreate,
     AgreementPublic,
+    AgreementStatistics,
     BallotCreate,
     BallotPublic,
+    Cell,
     ForumTally,
     FullReceipt,
+    HourPublic,
     MyVotePage,
     MyVotePublic,
     ProposalTally,
     Receipt,
+    SigningHistory,
     TargetRecord,
     TargetRecords,
     VotePublic,
     agreement_json,
 )
-from vote_svc.service import ballots, mine, receipts, records, tallies
+from vote_svc.service import ballots, mine, receipts, records, statistics, tallies
 from vote_svc.service.receipts import CastVote
 
 router = APIRouter(prefix="/v1/votes")
@@ -139,7 +144,11 @@ async def agree(
     # The hot path: no session, and the 201 is written directly rather than through the
     # response model (which still documents it).
     vote = await hot_path.cast_agreement(
-        box, citizen.citizen_id, proposal_id=body.proposal_id, caster=_caster(citizen, client)
+        box,
+        citizen.citizen_id,
+        proposal_id=body.proposal_id,
+        caster=_caster(citizen, client),
+        facts=hot_path.VoterFacts.of(citizen),
     )
     return Response(
         agreement_json(
@@ -195,6 +204,7 @@ async def vote_in_forum(
         forum_id=forum_id,
         choice=body.choice,
         caster=_caster(citizen, client),
+        facts=hot_path.VoterFacts.of(citizen),
     )
     response.headers["Location"] = f"/v1/votes/{vote.id}"
     return BallotPublic(
@@ -215,6 +225,56 @@ async def vote_in_forum(
 async def proposal_tally(proposal_id: uuid.UUID, session: SessionDep) -> ProposalTally:
     agreements = await tallies.proposal_agreements(session, proposal_id)
     return ProposalTally(proposal_id=proposal_id, agreements=agreements)
+
+
+@router.get(
+    "/tallies/proposals/{proposal_id}/history",
+    tags=["tallies"],
+    summary="A proposal's signing rate: agreements per hour",
+    description=(
+        "Every UTC hour from the first agreement's to the last's (empty hours as 0) with the "
+        "running total. An unknown proposal answers 404 `proposal-not-found`."
+    ),
+    responses=problem_responses(404, 422),
+)
+async def proposal_history(proposal_id: uuid.UUID, session: SessionDep) -> SigningHistory:
+    history = await statistics.signing_history(session, proposal_id)
+    return SigningHistory(
+        proposal_id=proposal_id,
+        items=[HourPublic(hour=h.hour, agreements=h.agreements, total=h.total) for h in history],
+    )
+
+
+def _cells(published: Suppressed) -> list[Cell]:
+    return [
+        Cell(key=key, count=count, suppressed=count is None)
+        for key, count in published.cells.items()
+    ]
+
+
+@router.get(
+    "/statistics/proposals/{proposal_id}",
+    tags=["statistics"],
+    summary="Who agreed with a proposal, by age band and residency (k-anonymous)",
+    description=(
+        "Counts of the citizens who agreed, by the age band and the residency category their "
+        "access token carried when they agreed (`unknown`: it carried none). A cell of fewer "
+        "than k = 10 people is suppressed (`count` null, `suppressed` true), and when exactly "
+        "one cell of a breakdown would be, the next smallest is too, so that no cell can be "
+        "derived from the total (docs/statistics.md). Voters' districts are not known to the "
+        "platform. An unknown proposal answers 404 `proposal-not-found`."
+    ),
+    responses=problem_responses(404, 422),
+)
+async def proposal_statistics(proposal_id: uuid.UUID, session: SessionDep) -> AgreementStatistics:
+    found = await statistics.agreement_breakdowns(session, proposal_id)
+    return AgreementStatistics(
+        proposal_id=proposal_id,
+        agreements=found.agreements,
+        k=found.k,
+        by_age_band=_cells(found.by_age_band),
+        by_residency=_cells(found.by_residency),
+    )
 
 
 @router.get(

@@ -40,6 +40,7 @@ from typing import Any, Final
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.auth import Principal
 from services.canonical import TargetType, VoteRecord, target_key, voter_tag
 from services.db import driver_connection
 from services.events import VoteCast, VoteTallyChanged, to_envelope
@@ -87,7 +88,8 @@ def new_vote_id(moment: datetime) -> uuid.UUID:
 #: $4 choice, $5 cast_at, $6 vote_id, $7 voter_tag, $8 record_hash, $9 record, then the two
 #: outbox rows of :func:`staged_events` ($10 event id, $11 subject, $12 envelope of
 #: ``vote.cast``; $13, $14, $15 of ``vote.tally_changed``, whose envelope gets the tally's
-#: ``count`` and ``by_choice`` as they are after this vote).
+#: ``count`` and ``by_choice`` as they are after this vote), then $16 age band and $17 residency
+#: of the voter (token claims, for statistics; NULL when absent).
 #:
 #: The tally upsert waits for the target's row lock and then reads the row's newest version, so
 #: the counts it returns are exact under any concurrency; the ``ON CONFLICT DO NOTHING`` of a
@@ -111,9 +113,10 @@ WITH allowed AS (
 ),
 vote AS (
     INSERT INTO votes
-        (id, target_type, target_id, citizen_id, choice, cast_at, voter_tag, record_hash, record)
+        (id, target_type, target_id, citizen_id, choice, cast_at, voter_tag, record_hash, record,
+         age_band, residency)
     SELECT $6::uuid, $1::text, $2::uuid, $3::uuid, $4::text, $5::timestamptz,
-           $7::text, $8::text, $9::bytea
+           $7::text, $8::text, $9::bytea, $16::text, $17::text
     FROM allowed
     ON CONFLICT (target_type, target_id, citizen_id) DO NOTHING
     RETURNING 1
@@ -199,11 +202,51 @@ def staged_events(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VoterFacts:
+    """What the statistics keep of a voter with each vote: the age band and residency category
+    of the access token's claims (``None`` when it carries none); never the age itself."""
+
+    age_band: str | None = None
+    residency: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> VoterFacts:
+        """The facts of the caller's token."""
+        return cls(age_band(principal.age), principal.residency)
+
+
+NO_FACTS: Final = VoterFacts()
+
+
+def age_band(age: int | None) -> str | None:
+    """The age band of ``age`` (the bands of identity-svc's ``identity.citizen_verified``)."""
+    if age is None:
+        return None
+    if age < 14:
+        return "under_14"
+    if age < 18:
+        return "14_17"
+    if age < 30:
+        return "18_29"
+    if age >= 70:
+        return "70_plus"
+    decade = age // 10 * 10
+    return f"{decade}_{decade + 9}"
+
+
 async def cast_agreement(
-    box: BallotBox, citizen_id: uuid.UUID, *, proposal_id: uuid.UUID, caster: Caster | None = None
+    box: BallotBox,
+    citizen_id: uuid.UUID,
+    *,
+    proposal_id: uuid.UUID,
+    caster: Caster | None = None,
+    facts: VoterFacts = NO_FACTS,
 ) -> CastVote:
     """Record ``citizen_id``'s agreement with a proposal; refusals raise problems."""
-    return await cast_vote(box, citizen_id, "proposal", proposal_id, AGREE, caster=caster)
+    return await cast_vote(
+        box, citizen_id, "proposal", proposal_id, AGREE, caster=caster, facts=facts
+    )
 
 
 async def cast_vote(
@@ -214,10 +257,12 @@ async def cast_vote(
     choice: str,
     *,
     caster: Caster | None = None,
+    facts: VoterFacts = NO_FACTS,
 ) -> CastVote:
-    """Record ``citizen_id``'s vote (``choice`` already NFC-normalised); refusals raise the
-    problem that explains them (``service.refusals``), the rate limits 429 ``rate-limited``
-    (``integrity.limits``: counted before the statement, on the caster's citizen and network).
+    """Record ``citizen_id``'s vote (``choice`` already NFC-normalised) with the voter's
+    ``facts``; refusals raise the problem that explains them (``service.refusals``), the rate
+    limits 429 ``rate-limited`` (``integrity.limits``: counted before the statement, on the
+    caster's citizen and network).
     """
     await count_cast(box.ctx, box.engine, citizen_id, caster)
     # A refusal the second query cannot explain means something changed in between (a target
@@ -227,7 +272,7 @@ async def cast_vote(
     tries = 0
     while tries < 2:
         tries += 1
-        vote = await _try_cast(box, citizen_id, target_type, target_id, choice)
+        vote = await _try_cast(box, citizen_id, target_type, target_id, choice, facts)
         if vote is not None:
             _ACCEPTED[target_type].inc()
             return vote
@@ -265,6 +310,7 @@ async def _try_cast(
     target_type: TargetType,
     target_id: uuid.UUID,
     choice: str,
+    facts: VoterFacts,
 ) -> CastVote | None:
     """The one statement; None when it inserted nothing."""
     cast_at = box.ctx.clock.now()
@@ -298,5 +344,7 @@ async def _try_cast(
             vote.record_hash,
             record,
             *staged_events(vote, record, agreer=citizen_id if target_type == "proposal" else None),
+            facts.age_band,
+            facts.residency,
         )
     return None if counted is None else vote

@@ -59,6 +59,10 @@ def create_app(
                 {"name": "votes", "description": "Casting agreements and ballots, and receipts"},
                 {"name": "tallies", "description": "Public counts per proposal and forum"},
                 {
+                    "name": "statistics",
+                    "description": "Who agreed, by age band and residency (k-anonymous)",
+                },
+                {
                     "name": "internal",
                     "description": (
                         "Service-to-service reads for notify-svc, signed per request with a "

@@ -68,6 +68,11 @@ class Vote(Base):
     voter_tag: Mapped[str] = mapped_column(String(64))
     record_hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The voter's age band and residency category as the access token said when they voted
+    #: (for the k-anonymous breakdowns of docs/statistics.md); ``None`` when it did not say.
+    #: Unindexed: one index more would be one more write on every agreement.
+    age_band: Mapped[str | None] = mapped_column(String(16))
+    residency: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         UniqueConstraint("target_type", "target_id", "citizen_id"),

@@ -293,3 +293,80 @@ class MyVotePage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page"
     )
+
+
+class Cell(BaseModel):
+    """One cell of a breakdown: ``count`` is null when ``suppressed``."""
+
+    key: str
+    count: int | None
+    suppressed: bool
+
+
+class AgreementStatistics(BaseModel):
+    """Who agreed with a proposal, by age band and residency (cells under ``k`` suppressed)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "proposal_id": _PROPOSAL_ID,
+                    "agreements": 132,
+                    "k": 10,
+                    "by_age_band": [
+                        {"key": "under_14", "count": None, "suppressed": True},
+                        {"key": "14_17", "count": None, "suppressed": True},
+                        {"key": "18_29", "count": 41, "suppressed": False},
+                        {"key": "30_39", "count": 52, "suppressed": False},
+                        {"key": "40_49", "count": 27, "suppressed": False},
+                        {"key": "50_59", "count": None, "suppressed": True},
+                        {"key": "60_69", "count": None, "suppressed": True},
+                        {"key": "70_plus", "count": None, "suppressed": True},
+                        {"key": "unknown", "count": None, "suppressed": True},
+                    ],
+                    "by_residency": [
+                        {"key": "resident", "count": 120, "suppressed": False},
+                        {"key": "worker", "count": None, "suppressed": True},
+                        {"key": "student", "count": None, "suppressed": True},
+                        {"key": "unknown", "count": None, "suppressed": True},
+                    ],
+                }
+            ]
+        }
+    )
+
+    proposal_id: uuid.UUID
+    agreements: int
+    k: int
+    by_age_band: list[Cell]
+    by_residency: list[Cell]
+
+
+class HourPublic(BaseModel):
+    hour: datetime
+    agreements: int
+    total: int
+
+
+class SigningHistory(BaseModel):
+    """Agreements per hour since the first, with the running total."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "proposal_id": _PROPOSAL_ID,
+                    "interval": "hour",
+                    "items": [
+                        {"hour": "2026-11-24T12:00:00Z", "agreements": 31, "total": 31},
+                        {"hour": "2026-11-24T13:00:00Z", "agreements": 0, "total": 31},
+                        {"hour": "2026-11-24T14:00:00Z", "agreements": 12, "total": 43},
+                    ],
+                }
+            ]
+        }
+    )
+
+    proposal_id: uuid.UUID
+    interval: Literal["hour"] = "hour"
+    items: list[HourPublic]

@@ -54,7 +54,14 @@ SERVICES: Final[tuple[ServiceSpec, ...]] = (
     ServiceSpec(
         "proposal",
         8002,
-        ("/v1/proposals", "/v1/forums", "/v1/comments", "/v1/moderation"),
+        (
+            "/v1/proposals",
+            "/v1/forums",
+            "/v1/comments",
+            "/v1/moderation",
+            "/v1/open-data",
+            "/v1/statistics",
+        ),
         extensions=("pg_trgm",),
     ),
     ServiceSpec("vote", 8003, ("/v1/votes",)),
@@ -275,6 +282,8 @@ def build_env(config: LocalConfig, environ: Mapping[str, str]) -> dict[str, str]
             # (services.live_principal), on its own port.
             computed[f"{p}_IDENTITY_URL"] = f"http://{HOST}:{identity_port}"
     computed["IDENTITY_DATA_DIR"] = str(config.data_dir / "identity")
+    # The daily open-data snapshots: written by proposal-svc's tick worker, served by its API.
+    computed["PROPOSAL_OPEN_DATA_DIR"] = str(config.data_dir / "open-data")
     if config.environment == "dev":
         computed["IDENTITY_SANDBOX_ROLES"] = "true"
     # The architecture's default for `make run`: the Merkle log in ledger-svc's own database.

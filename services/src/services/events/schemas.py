@@ -137,6 +137,22 @@ class ProposalObligationOverdue(_ProposalEvent):
     due_at: datetime
 
 
+class ProposalMilestonePublished(_ProposalEvent):
+    """Staff published a milestone of carrying out an adopted or budget-linked proposal."""
+
+    name: ClassVar[str] = "proposal.milestone_published"
+    title: str
+    milestone_id: uuid.UUID
+    milestone_title: str
+    status: Literal["planned", "in_progress", "done", "dropped"]
+    progress: int | None = None
+    budget_krw: int | None = None
+    note: str
+    reason: str | None = None
+    published_by_role: str
+    published_at: datetime
+
+
 class _ForumEvent(Event):
     source: ClassVar[str] = "/proposal-svc"
     forum_id: uuid.UUID

@@ -21,6 +21,9 @@ async def cast_ballot(
     forum_id: uuid.UUID,
     choice: str,
     caster: Caster | None = None,
+    facts: hot_path.VoterFacts = hot_path.NO_FACTS,
 ) -> CastVote:
     """Record ``citizen_id``'s ballot in a forum (``choice`` already NFC-normalised)."""
-    return await hot_path.cast_vote(box, citizen_id, "forum", forum_id, choice, caster=caster)
+    return await hot_path.cast_vote(
+        box, citizen_id, "forum", forum_id, choice, caster=caster, facts=facts
+    )
