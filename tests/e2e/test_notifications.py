@@ -1,7 +1,9 @@
 """End to end through Caddy with every process running as ``make run`` runs it: a proposal that
 reaches 50, 100 and 1,000 agreements tells its proposer exactly once per step, in Korean, with
 the proposal's title and the obligation's due date (KST), through the dev provider (which keeps
-what it would have sent at ``GET /v1/notifications/dev/messages``)."""
+what it would have sent at ``GET /v1/notifications/dev/messages``); a citizen who follows it is
+told too, and of the department's answer, in messages linked to the proposal that they mark
+read."""
 
 from __future__ import annotations
 
@@ -23,21 +25,21 @@ KST = ZoneInfo("Asia/Seoul")
 TIERS = {50: "department_answer", 100: "forum", 1000: "mayor_answer"}
 
 
-async def _tier_messages(platform: Platform, citizen_id: str) -> list[dict[str, Any]]:
+async def _tier_messages(
+    platform: Platform, citizen_id: str, template_code: str = "PROPOSAL_TIER_REACHED"
+) -> list[dict[str, Any]]:
     response = await platform.call(
         "GET",
         "/v1/notifications/dev/messages",
-        params={"citizen_id": citizen_id, "template_code": "PROPOSAL_TIER_REACHED"},
+        params={"citizen_id": citizen_id, "template_code": template_code},
     )
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items[::-1]  # oldest first
 
 
-async def _scenario(platform: Platform) -> None:
-    proposer = await platform.sign_in("e2e-notify-proposer", phone="010-4321-8765")
-    token = proposer["access_token"]
-    # The proposer agrees to night-time messages, so the test passes at any hour in Seoul.
+async def _night_consent(platform: Platform, token: str) -> None:
+    """Agree to night-time messages, so that the test passes at any hour in Seoul."""
     consent = await platform.call(
         "PUT",
         "/v1/notifications/preferences",
@@ -45,6 +47,63 @@ async def _scenario(platform: Platform) -> None:
         json={"channels": ["alimtalk", "sms"], "opt_out": False, "night_consent": True},
     )
     assert consent.status_code == 200, consent.text
+
+
+async def _follower_is_told_and_reads(
+    platform: Platform, pid: str, follower: dict[str, Any], proposer: dict[str, Any]
+) -> None:
+    """The follower was told of each tier; after the department answers, the follower and the
+    proposer are told of the answer; the follower's messages link to the proposal and are
+    marked read, one and then all."""
+    tiers = await _tier_messages(platform, follower["citizen_id"], "FOLLOWED_TIER_REACHED")
+    assert len(tiers) == len(TIERS), tiers
+    assert all(TITLE in m["text"] for m in tiers)
+    official = await platform.sign_in(
+        "e2e-notify-official", roles=["department"], department="교통실"
+    )
+    answer = await platform.call(
+        "POST",
+        f"/v1/proposals/{pid}/answers",
+        official["access_token"],
+        json={"kind": "department", "body": "내년 여름 전까지 그늘막 30곳을 설치하겠습니다."},
+    )
+    assert answer.status_code == 201, answer.text
+
+    async def both_told() -> bool:
+        follower_told = await _tier_messages(platform, follower["citizen_id"], "FOLLOWED_ANSWERED")
+        proposer_told = await _tier_messages(platform, proposer["citizen_id"], "PROPOSAL_ANSWERED")
+        return len(follower_told) == 1 and len(proposer_told) == 1
+
+    await platform.eventually("the follower and the proposer to be told of the answer", both_told)
+    token = follower["access_token"]
+    mine = await platform.call("GET", "/v1/notifications/mine", token, params={"limit": 50})
+    assert mine.status_code == 200, mine.text
+    items = mine.json()["items"]
+    codes = sorted(i["template_code"] for i in items)
+    assert codes == ["FOLLOWED_ANSWERED"] + ["FOLLOWED_TIER_REACHED"] * len(TIERS), codes
+    assert {i["proposal_id"] for i in items} == {pid}
+    assert all(i["link"] and i["link"].endswith(f"/proposals/{pid}") for i in items), items
+    assert mine.json()["unread"] == len(items)
+    first = items[0]["id"]
+    read = await platform.call("POST", f"/v1/notifications/{first}/read", token)
+    assert read.status_code == 200, read.text
+    assert read.json()["read_at"] is not None
+    unread = await platform.call("GET", "/v1/notifications/unread-count", token)
+    assert unread.json() == {"unread": len(items) - 1}
+    others = await platform.call(
+        "POST", f"/v1/notifications/{first}/read", proposer["access_token"]
+    )
+    assert others.status_code == 404, others.text
+    everything = await platform.call("POST", "/v1/notifications/read-all", token)
+    assert everything.json() == {"marked": len(items) - 1, "unread": 0}
+
+
+async def _scenario(platform: Platform) -> None:
+    proposer = await platform.sign_in("e2e-notify-proposer", phone="010-4321-8765")
+    token = proposer["access_token"]
+    await _night_consent(platform, token)
+    follower = await platform.sign_in("e2e-notify-follower", phone="010-5555-1234")
+    await _night_consent(platform, follower["access_token"])
     voters = await asyncio.gather(
         *(platform.sign_in(f"e2e-notify-voter-{i:04d}") for i in range(VOTERS))
     )
@@ -61,6 +120,8 @@ async def _scenario(platform: Platform) -> None:
         return (await platform.call("GET", f"/v1/votes/tallies/proposals/{pid}")).status_code == 200
 
     await platform.eventually("the proposal to be open for agreements", votable)
+    follow = await platform.call("PUT", f"/v1/proposals/{pid}/follow", follower["access_token"])
+    assert follow.status_code == 200, follow.text
 
     done = 0
     for step, (threshold, obligation) in enumerate(TIERS.items(), start=1):
@@ -97,6 +158,7 @@ async def _scenario(platform: Platform) -> None:
     # A voter hears nothing about someone else's proposal.
     nothing = await _tier_messages(platform, voters[0]["citizen_id"])
     assert nothing == []
+    await _follower_is_told_and_reads(platform, pid, follower, proposer)
 
 
 @pytest.mark.timeout(600)
