@@ -120,7 +120,7 @@ EXTERNAL_SECRETS = {
         "IDENTITY_INTERNAL_KEYS",
     ),
     "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
-    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS"),
+    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_SIGNAL_KEY", "VOTE_INTERNAL_KEYS"),
     "notify-svc-secrets": (
         "NOTIFY_SERVICE_KEY",
         "NOTIFY_NHN_ALIMTALK_APP_KEY",
@@ -145,6 +145,7 @@ BASE64_32_BYTE_KEYS = {
     "IDENTITY_CONTACT_KEY",
     "LEDGER_KEY_ENCRYPTION_KEY",
     "VOTE_LEDGER_TAG_KEY",
+    "VOTE_SIGNAL_KEY",
     "NOTIFY_SERVICE_KEY",
 }
 #: Secret keys whose value is a JSON object service name -> base64 of 32 bytes: the services

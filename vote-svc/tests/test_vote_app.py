@@ -16,14 +16,25 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from services.db import Base, create_engine, to_plain_url
+from services.ratelimit import rate_limits
 from services_dev.testing import running_app
 from vote_svc import cli
 from vote_svc.bootstrap import bootstrap
 from vote_svc.config import VoteSettings, get_settings
+from vote_svc.integrity.models import IntegritySignal, VoteSignal
 from vote_svc.main import create_app
 from vote_svc.models import CitizenSuspension, InboxMessage, OutboxMessage, Tally, Target, Vote
 
-VOTE_TABLES = [Vote, Tally, Target, CitizenSuspension, OutboxMessage, InboxMessage]
+VOTE_TABLES = [
+    Vote,
+    Tally,
+    Target,
+    CitizenSuspension,
+    OutboxMessage,
+    InboxMessage,
+    VoteSignal,
+    IntegritySignal,
+]
 
 
 async def test_health_ready_and_openapi(service_env: dict[str, str]) -> None:
@@ -57,8 +68,14 @@ def test_the_dev_tag_key_is_refused_in_production() -> None:
         VoteSettings(environment="production")
     key = base64.b64encode(bytes(range(32))).decode()
     internal = {"notify-svc": base64.b64encode(b"n" * 32).decode()}
-    production = VoteSettings(environment="production", ledger_tag_key=key, internal_keys=internal)
+    with pytest.raises(ValidationError, match="VOTE_SIGNAL_KEY must be set in production"):
+        VoteSettings(environment="production", ledger_tag_key=key, internal_keys=internal)
+    signal = base64.b64encode(b"s" * 32).decode()
+    production = VoteSettings(
+        environment="production", ledger_tag_key=key, internal_keys=internal, signal_key=signal
+    )
     assert production.tag_key == bytes(range(32))
+    assert production.signal_key_bytes == b"s" * 32
 
 
 @pytest.mark.parametrize("key", [base64.b64encode(b"too short").decode(), "not base64 at all!", ""])
@@ -78,6 +95,7 @@ def _schema_differences(connection: Connection) -> list[Any]:
     metadata = MetaData(naming_convention=Base.metadata.naming_convention)
     for model in VOTE_TABLES:
         model.__table__.to_metadata(metadata)  # type: ignore[attr-defined]
+    rate_limits.to_metadata(metadata)
     context = MigrationContext.configure(
         connection, opts={"compare_type": True, "compare_server_default": True}
     )

@@ -201,7 +201,10 @@ def test_the_dev_internal_key_is_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="VOTE_INTERNAL_KEYS must be set in production"):
         VoteSettings(environment="production", ledger_tag_key=tag_key)
     own = {"notify-svc": base64.b64encode(b"n" * 32).decode()}
-    production = VoteSettings(environment="production", ledger_tag_key=tag_key, internal_keys=own)
+    signal = base64.b64encode(b"s" * 32).decode()
+    production = VoteSettings(
+        environment="production", ledger_tag_key=tag_key, internal_keys=own, signal_key=signal
+    )
     assert production.internal_key_bytes == {"notify-svc": b"n" * 32}
     with pytest.raises(ValidationError, match="VOTE_INTERNAL_KEYS"):
         VoteSettings(internal_keys={"notify-svc": "c2hvcnQ="})

@@ -45,7 +45,14 @@ from jwt.algorithms import ECAlgorithm
 from services.problems import ProblemError
 
 Role = Literal[
-    "citizen", "department", "mayor_office", "committee", "admin", "moderator", "forum_staff"
+    "citizen",
+    "department",
+    "mayor_office",
+    "committee",
+    "admin",
+    "moderator",
+    "forum_staff",
+    "auditor",
 ]
 ROLES: tuple[Role, ...] = (
     "citizen",
@@ -55,6 +62,7 @@ ROLES: tuple[Role, ...] = (
     "admin",
     "moderator",
     "forum_staff",
+    "auditor",
 )
 ALGORITHMS = ("ES256",)
 #: How a citizen belongs to the city, where an identity provider vouches for it (docs/identity.md).

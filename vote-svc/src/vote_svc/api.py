@@ -74,7 +74,7 @@ def _already_voted_example(target: str) -> dict[str, Any]:
 
 
 def _caster(citizen: Principal, client: ClientInfo) -> Caster:
-    return Caster(client=client, age=citizen.age)
+    return Caster(client=client, account_since=citizen.account_since, age=citizen.age)
 
 
 def _receipt(vote: CastVote) -> Receipt:

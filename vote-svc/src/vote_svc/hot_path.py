@@ -46,6 +46,7 @@ from services.events import VoteCast, VoteTallyChanged, to_envelope
 from services.problems import ProblemError
 from vote_svc.bootstrap import VoteContext
 from vote_svc.integrity.limits import Caster, count_cast
+from vote_svc.integrity.signals import signal_params
 from vote_svc.service import refusals
 from vote_svc.service.receipts import CastVote
 
@@ -83,7 +84,9 @@ def new_vote_id(moment: datetime) -> uuid.UUID:
 #: $4 choice, $5 cast_at, $6 vote_id, $7 voter_tag, $8 record_hash, $9 record, then the two
 #: outbox rows of :func:`staged_events` ($10 event id, $11 subject, $12 envelope of
 #: ``vote.cast``; $13, $14, $15 of ``vote.tally_changed``, whose envelope gets the tally's
-#: ``count`` and ``by_choice`` as they are after this vote).
+#: ``count`` and ``by_choice`` as they are after this vote), then the vote's integrity signals
+#: ($16 network hash, $17 user-agent hash, $18 account age in hours, $19 age band:
+#: ``integrity.signals.signal_params``; none are recorded when $16 is NULL).
 #:
 #: The tally upsert waits for the target's row lock and then reads the row's newest version, so
 #: the counts it returns are exact under any concurrency; the ``ON CONFLICT DO NOTHING`` of a
@@ -139,6 +142,15 @@ events AS (
                 )
             ))
     ) AS e (event_id, subject, envelope)
+),
+signals AS (
+    INSERT INTO vote_signals
+        (vote_id, target_type, target_id, cast_at, network_hash, agent_hash,
+         account_age_hours, age_band)
+    SELECT $6::uuid, $1::text, $2::uuid, $5::timestamptz, $16::text, $17::text, $18::int,
+           $19::text
+    FROM vote
+    WHERE $16::text IS NOT NULL
 )
 SELECT vote_count FROM tally
 """
@@ -212,7 +224,7 @@ async def cast_vote(
     # A refusal the second query cannot explain means something changed in between (a target
     # opened, a suspension was lifted); one more try settles it.
     for _ in range(2):
-        vote = await _try_cast(box, citizen_id, target_type, target_id, choice)
+        vote = await _try_cast(box, citizen_id, target_type, target_id, choice, caster)
         if vote is not None:
             _ACCEPTED[target_type].inc()
             return vote
@@ -234,6 +246,7 @@ async def _try_cast(
     target_type: TargetType,
     target_id: uuid.UUID,
     choice: str,
+    caster: Caster | None = None,
 ) -> CastVote | None:
     """The one statement; None when it inserted nothing."""
     cast_at = box.ctx.clock.now()
@@ -267,5 +280,6 @@ async def _try_cast(
             vote.record_hash,
             record,
             *staged_events(vote, record),
+            *signal_params(box.ctx.signal_key, caster, cast_at),
         )
     return None if counted is None else vote

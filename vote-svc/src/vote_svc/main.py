@@ -8,6 +8,7 @@ from services.app import ServiceSpec, create_service_app
 from services.auth import KeySource
 from vote_svc.api import router
 from vote_svc.bootstrap import VoteContext, bootstrap
+from vote_svc.integrity.api import router as integrity_router
 from vote_svc.internal import router as internal_router
 
 
@@ -25,10 +26,17 @@ def create_app(ctx: VoteContext | None = None, *, key_source: KeySource | None =
                 "Every accepted vote gets a receipt (the hash of its canonical record and the "
                 "voter's per-target tag) and is published as `vote.cast` for the ledger."
             ),
-            routers=[router, internal_router],
+            routers=[router, integrity_router, internal_router],
             openapi_tags=[
                 {"name": "votes", "description": "Casting agreements and ballots, and receipts"},
                 {"name": "tallies", "description": "Public counts per proposal and forum"},
+                {
+                    "name": "integrity",
+                    "description": (
+                        "Anomaly signals on votes: the public report per proposal (aggregates, "
+                        "k >= 10) and the staff's review queue (docs/integrity.md)"
+                    ),
+                },
                 {
                     "name": "internal",
                     "description": (
