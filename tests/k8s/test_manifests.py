@@ -1080,6 +1080,11 @@ def test_every_procfile_worker_has_its_deployment(overlay: str) -> None:
         elif subcommand == "tick":
             assert replicas == 1, f"{where}: one ticker is enough"
             assert deployment["metadata"]["name"] not in hpa_targets, where
+        elif subcommand == "integrity":
+            # Signals are stored once per target, kind and window: a second replica is safe but
+            # only repeats the rounds.
+            assert replicas == 1, f"{where}: one integrity worker is enough"
+            assert deployment["metadata"]["name"] not in hpa_targets, where
         elif subcommand == "audit":
             assert replicas == 1, f"{where}: a second auditor only repeats the rounds"
             assert deployment["metadata"]["name"] not in hpa_targets, where

@@ -2,7 +2,10 @@
 service anatomy on purpose.
 
 Every agreement (and forum ballot) is **one SQL statement** (:data:`CAST_VOTE_SQL`) that checks
-the target and the citizen, inserts the vote, counts it and stages both of its events. To keep it
+the target and the citizen, inserts the vote, counts it, stages both of its events and records
+its pseudonymous integrity signals (``integrity.signals``, docs/integrity.md). Before it, one
+call counts the vote against the rate limits (``integrity.limits.count_cast``, one statement
+of its own, docs/abuse-limits.md). To keep it
 at one round trip and a few hundred microseconds of CPU, it bypasses these conventions:
 
 - **No ORM.** The statement is a hand-written data-modifying CTE sent to the asyncpg connection
