@@ -4,8 +4,8 @@ service anatomy on purpose.
 Every agreement (and forum ballot) is **one SQL statement** (:data:`CAST_VOTE_SQL`) that checks
 the target and the citizen, inserts the vote, counts it, stages both of its events and records
 its pseudonymous integrity signals (``integrity.signals``, docs/integrity.md). Before it, one
-call counts the vote against the rate limits (``integrity.limits.count_cast``, one statement
-of its own, docs/abuse-limits.md). To keep it
+statement on the same connection counts the vote against the rate limits
+(``integrity.limits.cast_hits``, docs/abuse-limits.md). To keep it
 at one round trip and a few hundred microseconds of CPU, it bypasses these conventions:
 
 - **No ORM.** The statement is a hand-written data-modifying CTE sent to the asyncpg connection
@@ -36,6 +36,7 @@ import base64
 import hashlib
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -47,8 +48,9 @@ from services.canonical import TargetType, VoteRecord, target_key, voter_tag
 from services.db import driver_connection
 from services.events import VoteCast, VoteTallyChanged, to_envelope
 from services.problems import ProblemError
+from services.ratelimit import hit_on_driver
 from vote_svc.bootstrap import VoteContext
-from vote_svc.integrity.limits import Caster, count_cast
+from vote_svc.integrity.limits import Caster, CastHit, cast_hits
 from vote_svc.integrity.signals import signal_params
 from vote_svc.service import refusals
 from vote_svc.service.receipts import CastVote
@@ -223,11 +225,14 @@ async def cast_vote(
     problem that explains them (``service.refusals``), the rate limits 429 ``rate-limited``
     (``integrity.limits``: counted before the statement, on the caster's citizen and network).
     """
-    await count_cast(box.ctx, box.engine, citizen_id, caster)
+    # The rate limits' counters, hit once, on the first try's connection.
+    hits = cast_hits(box.ctx, citizen_id, caster)
     # A refusal the second query cannot explain means something changed in between (a target
     # opened, a suspension was lifted); one more try settles it.
-    for _ in range(2):
-        vote = await _try_cast(box, citizen_id, target_type, target_id, choice, caster)
+    for attempt in range(2):
+        vote = await _try_cast(
+            box, citizen_id, target_type, target_id, choice, caster, () if attempt else hits
+        )
         if vote is not None:
             _ACCEPTED[target_type].inc()
             return vote
@@ -250,8 +255,10 @@ async def _try_cast(
     target_id: uuid.UUID,
     choice: str,
     caster: Caster | None = None,
+    hits: Sequence[CastHit] = (),
 ) -> CastVote | None:
-    """The one statement; None when it inserted nothing."""
+    """The one statement (after counting ``hits`` against the rate limits on the same
+    connection: 429 ``rate-limited``); None when it inserted nothing."""
     cast_at = box.ctx.clock.now()
     vote_id = new_vote_id(cast_at)
     target = target_key(target_type, target_id)
@@ -271,6 +278,8 @@ async def _try_cast(
     # A pooled connection without a session: the statement is a transaction of its own (no
     # BEGIN/COMMIT round trips, and the tally row is locked only while the server executes it).
     async with driver_connection(box.engine) as driver:
+        if hits:
+            await hit_on_driver(driver, hits, cast_at)
         counted = await driver.fetchval(
             CAST_VOTE_SQL,
             target_type,
