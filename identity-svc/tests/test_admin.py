@@ -80,7 +80,7 @@ async def test_admin_grants_roles_that_the_next_token_carries(client: httpx.Asyn
     assert me.json()["roles"] == ["citizen", "department"]
 
 
-@pytest.mark.parametrize("role", ["moderator", "forum_staff"])
+@pytest.mark.parametrize("role", ["moderator", "forum_staff", "auditor"])
 async def test_admin_grants_the_moderation_and_venue_roles(
     client: httpx.AsyncClient, role: str
 ) -> None:

@@ -29,6 +29,7 @@ from services.internal_auth import (
     decode_service_key,
     dev_service_key,
 )
+from services.ratelimit import rate_limits
 from services_dev.testing import running_app
 
 NOTIFY = ServiceAuth("notify-svc", decode_service_key(DEV_NOTIFY_SERVICE_KEY))
@@ -300,6 +301,8 @@ def _schema_differences(connection: Connection) -> list[Any]:
     metadata = MetaData(naming_convention=Base.metadata.naming_convention)
     for model in IDENTITY_TABLES:
         model.__table__.to_metadata(metadata)
+    # The verification starts' rate-limit counters (services.ratelimit, migration 0005).
+    rate_limits.to_metadata(metadata)
     context = MigrationContext.configure(
         connection, opts={"compare_type": True, "compare_server_default": True}
     )

@@ -125,7 +125,12 @@ EXTERNAL_SECRETS = {
     ),
     "proposal-svc-secrets": ("PROPOSAL_SERVICE_KEY", "PROPOSAL_INTERNAL_KEYS"),
     "ledger-svc-secrets": ("LEDGER_KEY_ENCRYPTION_KEY",),
-    "vote-svc-secrets": ("VOTE_LEDGER_TAG_KEY", "VOTE_INTERNAL_KEYS", "VOTE_SERVICE_KEY"),
+    "vote-svc-secrets": (
+        "VOTE_LEDGER_TAG_KEY",
+        "VOTE_SIGNAL_KEY",
+        "VOTE_INTERNAL_KEYS",
+        "VOTE_SERVICE_KEY",
+    ),
     "notify-svc-secrets": (
         "NOTIFY_SERVICE_KEY",
         "NOTIFY_NHN_ALIMTALK_APP_KEY",
@@ -150,6 +155,7 @@ BASE64_32_BYTE_KEYS = {
     "IDENTITY_CONTACT_KEY",
     "LEDGER_KEY_ENCRYPTION_KEY",
     "VOTE_LEDGER_TAG_KEY",
+    "VOTE_SIGNAL_KEY",
     "NOTIFY_SERVICE_KEY",
     "PROPOSAL_SERVICE_KEY",
     "VOTE_SERVICE_KEY",
@@ -1105,6 +1111,11 @@ def test_every_procfile_worker_has_its_deployment(overlay: str) -> None:
                 assert deployment["metadata"]["name"] not in hpa_targets, where
         elif subcommand == "tick":
             assert replicas == 1, f"{where}: one ticker is enough"
+            assert deployment["metadata"]["name"] not in hpa_targets, where
+        elif subcommand == "integrity":
+            # Signals are stored once per target, kind and window: a second replica is safe but
+            # only repeats the rounds.
+            assert replicas == 1, f"{where}: one integrity worker is enough"
             assert deployment["metadata"]["name"] not in hpa_targets, where
         elif subcommand == "audit":
             assert replicas == 1, f"{where}: a second auditor only repeats the rounds"

@@ -16,10 +16,12 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from services.db import Base, create_engine, to_plain_url
+from services.ratelimit import rate_limits
 from services_dev.testing import running_app
 from vote_svc import cli
 from vote_svc.bootstrap import bootstrap
 from vote_svc.config import VoteSettings, get_settings
+from vote_svc.integrity.models import IntegritySignal, VoteSignal
 from vote_svc.main import create_app
 from vote_svc.models import (
     CitizenSuspension,
@@ -39,6 +41,8 @@ VOTE_TABLES = [
     LedgerRecording,
     OutboxMessage,
     InboxMessage,
+    VoteSignal,
+    IntegritySignal,
 ]
 
 
@@ -74,16 +78,28 @@ def test_the_dev_tag_key_is_refused_in_production() -> None:
     key = base64.b64encode(bytes(range(32))).decode()
     internal = {"notify-svc": base64.b64encode(b"n" * 32).decode()}
     service_key = base64.b64encode(b"v" * 32).decode()
+    signal = base64.b64encode(b"s" * 32).decode()
     with pytest.raises(ValidationError, match="VOTE_SERVICE_KEY must be set in production"):
-        VoteSettings(environment="production", ledger_tag_key=key, internal_keys=internal)
+        VoteSettings(
+            environment="production", ledger_tag_key=key, internal_keys=internal, signal_key=signal
+        )
+    with pytest.raises(ValidationError, match="VOTE_SIGNAL_KEY must be set in production"):
+        VoteSettings(
+            environment="production",
+            ledger_tag_key=key,
+            internal_keys=internal,
+            service_key=service_key,
+        )
     production = VoteSettings(
         environment="production",
         ledger_tag_key=key,
         internal_keys=internal,
         service_key=service_key,
+        signal_key=signal,
     )
     assert production.tag_key == bytes(range(32))
     assert production.service_key_bytes == b"v" * 32
+    assert production.signal_key_bytes == b"s" * 32
 
 
 @pytest.mark.parametrize("key", [base64.b64encode(b"too short").decode(), "not base64 at all!"])
@@ -109,6 +125,7 @@ def _schema_differences(connection: Connection) -> list[Any]:
     metadata = MetaData(naming_convention=Base.metadata.naming_convention)
     for model in VOTE_TABLES:
         model.__table__.to_metadata(metadata)  # type: ignore[attr-defined]
+    rate_limits.to_metadata(metadata)
     context = MigrationContext.configure(
         connection, opts={"compare_type": True, "compare_server_default": True}
     )

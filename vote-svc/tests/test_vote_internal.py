@@ -206,6 +206,7 @@ def test_the_dev_internal_key_is_refused_in_production() -> None:
         ledger_tag_key=tag_key,
         internal_keys=own,
         service_key=base64.b64encode(b"v" * 32).decode(),
+        signal_key=base64.b64encode(b"s" * 32).decode(),
     )
     assert production.internal_key_bytes == {"notify-svc": b"n" * 32}
     with pytest.raises(ValidationError, match="VOTE_INTERNAL_KEYS"):

@@ -151,7 +151,7 @@ class RoleGrant(Base):
     __table_args__ = (
         CheckConstraint(
             "role IN ('department', 'mayor_office', 'committee', 'admin', 'moderator', "
-            "'forum_staff')",
+            "'forum_staff', 'auditor')",
             name="role",
         ),
         # Staff lookup by role, paged by citizen id (internal API).

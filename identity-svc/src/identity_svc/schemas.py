@@ -9,7 +9,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 RoleName = Literal[
-    "citizen", "department", "mayor_office", "committee", "admin", "moderator", "forum_staff"
+    "citizen",
+    "department",
+    "mayor_office",
+    "committee",
+    "admin",
+    "moderator",
+    "forum_staff",
+    "auditor",
 ]
 
 
@@ -230,7 +237,9 @@ class JWKS(BaseModel):
 
 # --- internal API (service-to-service, docs/internal-api.md) --------------------------------
 
-StaffRole = Literal["department", "mayor_office", "committee", "admin", "moderator", "forum_staff"]
+StaffRole = Literal[
+    "department", "mayor_office", "committee", "admin", "moderator", "forum_staff", "auditor"
+]
 
 
 class CitizenContactInternal(BaseModel):

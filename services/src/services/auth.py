@@ -46,7 +46,14 @@ from jwt.algorithms import ECAlgorithm
 from services.problems import ProblemError
 
 Role = Literal[
-    "citizen", "department", "mayor_office", "committee", "admin", "moderator", "forum_staff"
+    "citizen",
+    "department",
+    "mayor_office",
+    "committee",
+    "admin",
+    "moderator",
+    "forum_staff",
+    "auditor",
 ]
 ROLES: tuple[Role, ...] = (
     "citizen",
@@ -56,6 +63,7 @@ ROLES: tuple[Role, ...] = (
     "admin",
     "moderator",
     "forum_staff",
+    "auditor",
 )
 ALGORITHMS = ("ES256",)
 #: How a citizen belongs to the city, where an identity provider vouches for it (docs/identity.md).

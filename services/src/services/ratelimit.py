@@ -351,9 +351,12 @@ async def purge(session: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def create_rate_limit_table() -> None:
+def create_rate_limit_table(*, unlogged: bool = False) -> None:
     """Create the ``rate_limits`` table (call from a service's migration, like
-    :func:`services.migrations.create_outbox_and_inbox`)."""
+    :func:`services.migrations.create_outbox_and_inbox`). ``unlogged``: an UNLOGGED table, whose
+    writes skip the WAL, so a transaction that touches only it commits without a WAL flush; a
+    crash (or a failover to a standby) empties it, which only forgets recent hits. For a path
+    that counts in a transaction of its own (:func:`hit_on_driver` before a hot statement)."""
     from alembic import op as alembic_op
 
     alembic_op.create_table(
@@ -365,4 +368,5 @@ def create_rate_limit_table() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("previous", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("bucket", "key", "window_seconds", name="pk_rate_limits"),
+        prefixes=["UNLOGGED"] if unlogged else [],
     )

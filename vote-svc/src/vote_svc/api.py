@@ -81,7 +81,7 @@ def _already_voted_example(target: str) -> dict[str, Any]:
 
 
 def _caster(citizen: Principal, client: ClientInfo) -> Caster:
-    return Caster(client=client, age=citizen.age)
+    return Caster(client=client, account_since=citizen.account_since, age=citizen.age)
 
 
 #: The 201 of a cast, with its ``Location`` header, in the OpenAPI document.

@@ -20,6 +20,8 @@ class VoteContext(ServiceContext[VoteSettings]):
     tag_key: bytes = field(repr=False)
     #: Caller name -> key of the services allowed to call ``/internal/*``.
     internal_keys: Mapping[str, bytes] = field(repr=False)
+    #: The secret the integrity signals' month keys derive from (``integrity.signals``).
+    signal_key: bytes = field(repr=False)
 
 
 def bootstrap(settings: VoteSettings | None = None, *, clock: Clock | None = None) -> VoteContext:
@@ -31,4 +33,5 @@ def bootstrap(settings: VoteSettings | None = None, *, clock: Clock | None = Non
         clock=clock or SystemClock(),
         tag_key=settings.tag_key,
         internal_keys=settings.internal_key_bytes,
+        signal_key=settings.signal_key_bytes,
     )

@@ -12,6 +12,7 @@ from services.config import ServiceSettings, service_config
 from services.eligibility import EligibilitySettings
 from services.internal_auth import DEV_NOTIFY_SERVICE_KEY, decode_service_keys
 from services.ratelimit import RateRule, RateRules
+from vote_svc.integrity.settings import DEV_SIGNAL_KEY, IntegritySettings
 
 #: Development-only voter-tag key. Production refuses to start with it.
 _DEV_LEDGER_TAG_KEY = base64.b64encode(b"dev-only-ledger-tag-key-32bytes!").decode()
@@ -25,8 +26,9 @@ def _dev_internal_keys() -> dict[str, SecretStr]:
     return {"notify-svc": SecretStr(DEV_NOTIFY_SERVICE_KEY)}
 
 
-class VoteSettings(ServiceSettings, EligibilitySettings):
-    """Configuration of vote-svc (and the platform's eligibility rules, ``PLATFORM_ELIGIBILITY``)."""
+class VoteSettings(ServiceSettings, EligibilitySettings, IntegritySettings):
+    """Configuration of vote-svc (and the platform's eligibility rules, ``PLATFORM_ELIGIBILITY``;
+    and, mixed in, of the integrity signals: ``IntegritySettings``)."""
 
     model_config = service_config("VOTE_")
 
@@ -103,6 +105,13 @@ class VoteSettings(ServiceSettings, EligibilitySettings):
             raise ValueError(
                 f"VOTE_SERVICE_KEY must be base64 of at least 32 bytes ({exc})"
             ) from None
+        if (
+            self.environment == "production"
+            and self.signal_key.get_secret_value() == DEV_SIGNAL_KEY
+        ):
+            raise ValueError(
+                "VOTE_SIGNAL_KEY must be set in production (the dev default is refused)"
+            )
         return self
 
 

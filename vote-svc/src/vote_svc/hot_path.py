@@ -2,7 +2,10 @@
 service anatomy on purpose.
 
 Every agreement (and forum ballot) is **one SQL statement** (:data:`CAST_VOTE_SQL`) that checks
-the target and the citizen, inserts the vote, counts it and stages both of its events. To keep it
+the target and the citizen, inserts the vote, counts it, stages both of its events and records
+its pseudonymous integrity signals (``integrity.signals``, docs/integrity.md). Before it, one
+statement on the same connection counts the vote against the rate limits
+(``integrity.limits.cast_hits``, docs/abuse-limits.md). To keep it
 at one round trip and a few hundred microseconds of CPU, it bypasses these conventions:
 
 - **No ORM.** The statement is a hand-written data-modifying CTE sent to the asyncpg connection
@@ -33,6 +36,7 @@ import base64
 import hashlib
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -45,8 +49,10 @@ from services.canonical import TargetType, VoteRecord, target_key, voter_tag
 from services.db import driver_connection
 from services.events import VoteCast, VoteTallyChanged, to_envelope
 from services.problems import ProblemError
+from services.ratelimit import hit_on_driver
 from vote_svc.bootstrap import VoteContext
-from vote_svc.integrity.limits import Caster, count_cast
+from vote_svc.integrity.limits import Caster, CastHit, cast_hits
+from vote_svc.integrity.signals import signal_params
 from vote_svc.service import refusals
 from vote_svc.service.receipts import CastVote
 from vote_svc.targets import TargetLearner, TargetSourceUnavailable
@@ -88,8 +94,11 @@ def new_vote_id(moment: datetime) -> uuid.UUID:
 #: $4 choice, $5 cast_at, $6 vote_id, $7 voter_tag, $8 record_hash, $9 record, then the two
 #: outbox rows of :func:`staged_events` ($10 event id, $11 subject, $12 envelope of
 #: ``vote.cast``; $13, $14, $15 of ``vote.tally_changed``, whose envelope gets the tally's
-#: ``count`` and ``by_choice`` as they are after this vote), then $16 age band and $17 residency
-#: of the voter (token claims, for statistics; NULL when absent).
+#: ``count`` and ``by_choice`` as they are after this vote), then the vote's integrity signals
+#: ($16 network hash, $17 user-agent hash, $18 account age in hours, $19 age band:
+#: ``integrity.signals.signal_params``; none are recorded when $16 is NULL), then $20 age band
+#: and $21 residency of the voter kept on the vote (token claims, for the k-anonymous
+#: statistics; NULL when absent).
 #:
 #: The tally upsert waits for the target's row lock and then reads the row's newest version, so
 #: the counts it returns are exact under any concurrency; the ``ON CONFLICT DO NOTHING`` of a
@@ -116,7 +125,7 @@ vote AS (
         (id, target_type, target_id, citizen_id, choice, cast_at, voter_tag, record_hash, record,
          age_band, residency)
     SELECT $6::uuid, $1::text, $2::uuid, $3::uuid, $4::text, $5::timestamptz,
-           $7::text, $8::text, $9::bytea, $16::text, $17::text
+           $7::text, $8::text, $9::bytea, $20::text, $21::text
     FROM allowed
     ON CONFLICT (target_type, target_id, citizen_id) DO NOTHING
     RETURNING 1
@@ -146,6 +155,15 @@ events AS (
                 )
             ))
     ) AS e (event_id, subject, envelope)
+),
+signals AS (
+    INSERT INTO vote_signals
+        (vote_id, target_type, target_id, cast_at, network_hash, agent_hash,
+         account_age_hours, age_band)
+    SELECT $6::uuid, $1::text, $2::uuid, $5::timestamptz, $16::text, $17::text, $18::int,
+           $19::text
+    FROM vote
+    WHERE $16::text IS NOT NULL
 )
 SELECT vote_count FROM tally
 """
@@ -264,15 +282,18 @@ async def cast_vote(
     limits 429 ``rate-limited`` (``integrity.limits``: counted before the statement, on the
     caster's citizen and network).
     """
-    await count_cast(box.ctx, box.engine, citizen_id, caster)
+    # The rate limits' counters, hit once, on the first try's connection.
+    hits: Sequence[CastHit] = cast_hits(box.ctx, citizen_id, caster)
     # A refusal the second query cannot explain means something changed in between (a target
     # opened, a suspension was lifted); one more try settles it. A target the read model does
     # not hold yet is asked of proposal-svc once, and the cast tried again (vote_svc.targets).
+    # The limits are counted on the first try only.
     learned = box.learner is None
     tries = 0
     while tries < 2:
         tries += 1
-        vote = await _try_cast(box, citizen_id, target_type, target_id, choice, facts)
+        vote = await _try_cast(box, citizen_id, target_type, target_id, choice, facts, caster, hits)
+        hits = ()
         if vote is not None:
             _ACCEPTED[target_type].inc()
             return vote
@@ -311,8 +332,11 @@ async def _try_cast(
     target_id: uuid.UUID,
     choice: str,
     facts: VoterFacts,
+    caster: Caster | None = None,
+    hits: Sequence[CastHit] = (),
 ) -> CastVote | None:
-    """The one statement; None when it inserted nothing."""
+    """The one statement (after counting ``hits`` against the rate limits on the same
+    connection: 429 ``rate-limited``); None when it inserted nothing."""
     cast_at = box.ctx.clock.now()
     vote_id = new_vote_id(cast_at)
     target = target_key(target_type, target_id)
@@ -332,6 +356,8 @@ async def _try_cast(
     # A pooled connection without a session: the statement is a transaction of its own (no
     # BEGIN/COMMIT round trips, and the tally row is locked only while the server executes it).
     async with driver_connection(box.engine) as driver:
+        if hits:
+            await hit_on_driver(driver, hits, cast_at)
         counted = await driver.fetchval(
             CAST_VOTE_SQL,
             target_type,
@@ -344,6 +370,7 @@ async def _try_cast(
             vote.record_hash,
             record,
             *staged_events(vote, record, agreer=citizen_id if target_type == "proposal" else None),
+            *signal_params(box.ctx.signal_key, caster, cast_at),
             facts.age_band,
             facts.residency,
         )

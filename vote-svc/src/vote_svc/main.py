@@ -12,6 +12,7 @@ from services.auth import KeySource
 from vote_svc.api import router
 from vote_svc.bootstrap import VoteContext, bootstrap
 from vote_svc.caching import CACHE_POLICIES
+from vote_svc.integrity.api import router as integrity_router
 from vote_svc.internal import router as internal_router
 from vote_svc.targets import HttpTargetSource, TargetLearner, TargetSource
 
@@ -53,7 +54,7 @@ def create_app(
                 "Every accepted vote gets a receipt (the hash of its canonical record and the "
                 "voter's per-target tag) and is published as `vote.cast` for the ledger."
             ),
-            routers=[router, internal_router],
+            routers=[router, integrity_router, internal_router],
             cache_policies=CACHE_POLICIES,
             openapi_tags=[
                 {"name": "votes", "description": "Casting agreements and ballots, and receipts"},
@@ -61,6 +62,13 @@ def create_app(
                 {
                     "name": "statistics",
                     "description": "Who agreed, by age band and residency (k-anonymous)",
+                },
+                {
+                    "name": "integrity",
+                    "description": (
+                        "Anomaly signals on votes: the public report per proposal (aggregates, "
+                        "k >= 10) and the staff's review queue (docs/integrity.md)"
+                    ),
                 },
                 {
                     "name": "internal",

@@ -28,7 +28,15 @@ from identity_svc.providers.base import (
 from services.auth import Residency
 
 _PHONE = re.compile(r"^01[016789]-?\d{3,4}-?\d{4}$")
-ALLOWED_ROLES = ("department", "mayor_office", "committee", "admin", "moderator", "forum_staff")
+ALLOWED_ROLES = (
+    "department",
+    "mayor_office",
+    "committee",
+    "admin",
+    "moderator",
+    "forum_staff",
+    "auditor",
+)
 
 
 class SandboxPersona(BaseModel):

@@ -18,7 +18,15 @@ from services.auth import Principal
 from services.events import CitizenReinstated, CitizenSuspended
 from services.problems import ProblemError
 
-STAFF_ROLES = ("department", "mayor_office", "committee", "admin", "moderator", "forum_staff")
+STAFF_ROLES = (
+    "department",
+    "mayor_office",
+    "committee",
+    "admin",
+    "moderator",
+    "forum_staff",
+    "auditor",
+)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""The rate limits of casting, counted on the hot path (``vote_svc.hot_path`` calls
-:func:`count_cast` once per request, before its statement).
+"""The rate limits of casting, counted on the hot path: ``vote_svc.hot_path`` takes
+:func:`cast_hits` once per request and counts them with ``services.ratelimit.hit_on_driver``
+just before its statement, on the same pooled driver connection (autocommit, no session).
 
-Per citizen and per client network (services.client), in one statement on a pooled driver
-connection of its own (services.ratelimit.hit_on_driver: autocommit, no session), so the cost
-is one round trip; none at all when both lists of rules are empty. Every vote *asked for*
+Per citizen and per client network (services.client), in one statement, so the cost is one
+round trip; none at all when both lists of rules are empty. Every vote *asked for*
 counts, accepted or refused (a refused one is as much load, and repeating ``already-voted``
 is what a script does); a request refused by the limit counts nothing and casts nothing.
 """
@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from services.client import ClientInfo
-from services.db import driver_connection
-from services.ratelimit import RateRule, citizen_key, hit_on_driver, network_key
+from services.ratelimit import RateRule, citizen_key, network_key
 from vote_svc.bootstrap import VoteContext
 
 #: The bucket of every vote asked for (agreements and forum ballots).
@@ -39,26 +36,18 @@ class Caster:
     age: int | None = None
 
 
-def cast_hits(
-    ctx: VoteContext, citizen_id: uuid.UUID, caster: Caster | None
-) -> list[tuple[str, str, Sequence[RateRule]]]:
+#: One counter set a vote hits: (bucket, key, rules).
+CastHit = tuple[str, str, Sequence[RateRule]]
+
+
+def cast_hits(ctx: VoteContext, citizen_id: uuid.UUID, caster: Caster | None) -> list[CastHit]:
     """The counters one vote asked for hits (a client of unknown network counts per citizen
     only)."""
     settings = ctx.settings
-    hits: list[tuple[str, str, Sequence[RateRule]]] = []
+    hits: list[CastHit] = []
     if settings.citizen_rate_limits:
         hits.append((CAST_BUCKET, citizen_key(citizen_id), settings.citizen_rate_limits))
     network = caster.client.network if caster is not None else "unknown"
     if settings.network_rate_limits and network != "unknown":
         hits.append((CAST_BUCKET, network_key(network), settings.network_rate_limits))
     return hits
-
-
-async def count_cast(
-    ctx: VoteContext, engine: AsyncEngine, citizen_id: uuid.UUID, caster: Caster | None
-) -> None:
-    """Count a vote asked for against the limits, or raise 429 ``rate-limited``."""
-    hits = cast_hits(ctx, citizen_id, caster)
-    if hits:
-        async with driver_connection(engine) as driver:
-            await hit_on_driver(driver, hits, ctx.clock.now())

@@ -1,4 +1,6 @@
-"""The rate-limit counters of casting (services.ratelimit; docs/abuse-limits.md).
+"""The rate-limit counters of casting (services.ratelimit; docs/abuse-limits.md), UNLOGGED: the
+hot path counts in an autocommit statement of its own, which then commits without a WAL flush
+(a crash forgets recent hits, nothing else).
 
 Revision ID: 0002
 Revises: 0001
@@ -18,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_rate_limit_table()
+    create_rate_limit_table(unlogged=True)
 
 
 def downgrade() -> None:
