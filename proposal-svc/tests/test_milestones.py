@@ -14,6 +14,7 @@ import pytest
 from proposal_helpers import propose
 
 from proposal_svc.config import ProposalSettings
+from services.clock import ManualClock
 from services.db import to_plain_url
 from services_dev.testing.tokens import TestTokens
 
@@ -65,7 +66,10 @@ async def _budget_linked(
 
 
 async def test_staff_publish_milestones_the_timeline_shows_and_an_event_announces(
-    client: httpx.AsyncClient, tokens: TestTokens, proposal_settings: ProposalSettings
+    client: httpx.AsyncClient,
+    tokens: TestTokens,
+    proposal_settings: ProposalSettings,
+    clock: ManualClock,
 ) -> None:
     proposal_id = await _adopted(client, tokens)
     url = f"/v1/proposals/{proposal_id}/milestones"
@@ -75,6 +79,7 @@ async def test_staff_publish_milestones_the_timeline_shows_and_an_event_announce
     assert body["status"] == "in_progress"
     assert body["department"] == "교통실"
     assert body["published_by_role"] == "department"
+    clock.advance(minutes=1)  # published later: listed after it
     done = await client.post(
         url,
         json={"title": "설치 완료", "status": "done", "note": ""},

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-from proposal_helpers import BODY
+from proposal_helpers import BODY, proposal_app
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proposal_svc.bootstrap import bootstrap
 from proposal_svc.config import ProposalSettings
-from proposal_svc.main import create_app
 from proposal_svc.models import Proposal
 from services.clock import ManualClock
 from services.outbox import OutboxMessage
@@ -40,12 +38,9 @@ async def two_apis(
         }
     )
 
-    def key_source(_: Any) -> TestTokens:
-        return tokens
-
     async with (
-        running_app(create_app(bootstrap(settings, clock=clock), key_source=key_source)) as a,
-        running_app(create_app(bootstrap(settings, clock=clock), key_source=key_source)) as b,
+        running_app(proposal_app(bootstrap(settings, clock=clock), tokens)) as a,
+        running_app(proposal_app(bootstrap(settings, clock=clock), tokens)) as b,
     ):
         yield a, b
 

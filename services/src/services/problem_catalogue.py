@@ -284,6 +284,24 @@ CATALOGUE: Final[Mapping[str, ProblemType]] = {
     # -- proposal-svc ----------------------------------------------------------------------------
     "proposal-not-found": _t(404, "Proposal not found", "제안 없음", "해당 제안이 없습니다."),
     "forum-not-found": _t(404, "Forum not found", "공론장 없음", "해당 공론장이 없습니다."),
+    "proposal-not-implementable": _t(
+        409,
+        "Proposal is not being carried out",
+        "이행 단계가 아닌 제안",
+        "이행 단계는 채택되었거나 예산이 연계된 제안에만 게시할 수 있습니다.",
+    ),
+    "reason-required": _t(
+        422,
+        "A reason is required",
+        "사유가 필요합니다",
+        "예산이 연계된 사업을 중단하려면 사유를 적어야 합니다.",
+    ),
+    "snapshot-not-found": _t(
+        404,
+        "Snapshot not found",
+        "스냅숏 없음",
+        "해당 날짜의 공개 데이터 스냅숏에 그 파일이 없습니다.",
+    ),
     "proposal-lookup-failed": _t(
         503,
         "Try again",
