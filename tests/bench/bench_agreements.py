@@ -317,6 +317,7 @@ http://:{port} {{
 		transport http {{
 			dial_timeout 3s
 			response_header_timeout 60s
+			keepalive 4s
 		}}
 		flush_interval -1
 	}}

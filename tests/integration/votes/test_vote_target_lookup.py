@@ -23,6 +23,7 @@ from services.clock import ManualClock
 from services.internal_auth import ServiceAuth, decode_service_key, dev_service_key
 from services_dev.localrt.postgres import EmbeddedPostgres
 from services_dev.testing import running_app
+from services_dev.testing.identity import StandInIdentity
 from services_dev.testing.plugin import clone_database, migrated_template
 from services_dev.testing.tokens import TestTokens
 from vote_svc.targets import HttpTargetSource
@@ -47,10 +48,13 @@ async def proposal_svc(
         database_url=await clone_database(pg_server, proposal_template),
         nats_url=nats_server.url,
     )
-    tokens, clock = TestTokens(), ManualClock()
+    identity = StandInIdentity()
+    tokens, clock = TestTokens(identity=identity), ManualClock()
     app = create_proposal_app(
         proposal_bootstrap(settings, clock=clock), key_source=lambda _: tokens
     )
+    # proposal-svc asks identity-svc for a writer's current roles (services.live_principal).
+    app.state.identity_status = identity.client("proposal-svc")
     async with running_app(app) as client:
         yield client, tokens, clock, app
 

@@ -88,7 +88,17 @@ def _example(dataset: Dataset, fmt: Format) -> str:
 
 def _conditional_responses(dataset: Dataset, fmt: Format) -> dict[int | str, dict[str, Any]]:
     media = export.MEDIA_TYPES[fmt].split(";")[0]
-    content = {media: {"schema": {"type": "string"}, "example": _example(dataset, fmt)}}
+    example = _example(dataset, fmt)
+    content: dict[str, Any] = (
+        {
+            media: {
+                "schema": {"type": "array", "items": {"type": "object"}},
+                "example": json.loads(example),
+            }
+        }
+        if fmt == "json"
+        else {media: {"schema": {"type": "string"}, "example": example}}
+    )
     return {
         200: {
             "description": "The dataset, streamed (columns: docs/open-data.md)",
@@ -199,7 +209,9 @@ class SnapshotNotFound(ProblemError):
             "description": "The file",
             "content": {
                 "text/csv": {"example": _example(DATASETS["proposals"], "csv")},
-                "application/json": {"example": _example(DATASETS["proposals"], "json")},
+                "application/json": {
+                    "example": json.loads(_example(DATASETS["proposals"], "json"))
+                },
             },
         },
         304: {"description": "Not modified"},
