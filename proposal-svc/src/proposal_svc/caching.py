@@ -12,9 +12,7 @@ that inserts, updates or deletes one (migration 0003_read_versions).
 
 from __future__ import annotations
 
-from services.http_cache import CachePolicy
-
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+from services.http_cache import UUID_PATTERN, CachePolicy
 
 
 def _rows(table: str, alias: str) -> str:
@@ -45,13 +43,18 @@ CACHE_POLICIES = (
     CachePolicy("/v1/proposals", r"/v1/proposals", 2, 10, 3600.0, LIST_VERSION_SQL),
     CachePolicy(
         "/v1/proposals/{proposal_id}",
-        rf"/v1/proposals/(?P<id>{_UUID})",
+        rf"/v1/proposals/(?P<id>{UUID_PATTERN})",
         2,
         10,
         3600.0,
         PROPOSAL_VERSION_SQL,
     ),
     CachePolicy(
-        "/v1/forums/{forum_id}", rf"/v1/forums/(?P<id>{_UUID})", 2, 10, 3600.0, FORUM_VERSION_SQL
+        "/v1/forums/{forum_id}",
+        rf"/v1/forums/(?P<id>{UUID_PATTERN})",
+        2,
+        10,
+        3600.0,
+        FORUM_VERSION_SQL,
     ),
 )

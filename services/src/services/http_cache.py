@@ -42,6 +42,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PRIVATE_NO_STORE = b"private, no-store"
 
+#: A UUID in a path, for the patterns of policies whose version SQL casts it (``CAST(:id AS
+#: uuid)``): anything else is left to the route, which answers 422 itself.
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
 #: Response headers of the app that a cached copy replays (others are per-response).
 _REPLAYED = frozenset({b"content-type", b"content-language", b"vary"})
 

@@ -4,9 +4,7 @@ tally row as text, so a kept copy is never older than the last vote counted."""
 
 from __future__ import annotations
 
-from services.http_cache import CachePolicy
-
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+from services.http_cache import UUID_PATTERN, CachePolicy
 
 
 def _tally_version(target_type: str) -> str:
@@ -22,7 +20,7 @@ def _tally_version(target_type: str) -> str:
 CACHE_POLICIES = (
     CachePolicy(
         "/v1/votes/tallies/proposals/{proposal_id}",
-        rf"/v1/votes/tallies/proposals/(?P<id>{_UUID})",
+        rf"/v1/votes/tallies/proposals/(?P<id>{UUID_PATTERN})",
         1,
         5,
         3600.0,
@@ -30,7 +28,7 @@ CACHE_POLICIES = (
     ),
     CachePolicy(
         "/v1/votes/tallies/forums/{forum_id}",
-        rf"/v1/votes/tallies/forums/(?P<id>{_UUID})",
+        rf"/v1/votes/tallies/forums/(?P<id>{UUID_PATTERN})",
         1,
         5,
         3600.0,
