@@ -228,3 +228,20 @@ async def test_waiters_of_a_cancelled_lookup_get_unavailable_not_cancelled(
     with pytest.raises(TargetSourceUnavailable):
         await waiter
     assert leader.cancelled()
+
+
+async def test_a_miss_arriving_after_the_lookup_finished_does_not_ask_again(
+    sessions: Sessions, proposals: StandInProposals
+) -> None:
+    # A request whose statement missed before the fill committed, but which reaches the learner
+    # only after the shared lookup is over (a loaded machine), is told to cast again.
+    proposal_id = proposals.proposal(now() - timedelta(seconds=1))
+    learner = TargetLearner(proposals.source, SystemClock())
+    assert await learner.learn(sessions, "proposal", proposal_id)
+    assert await learner.learn(sessions, "proposal", proposal_id)
+    assert proposals.calls == {proposal_id: 1}
+    # Unknown ids are not remembered: each miss asks (a target may be created meanwhile).
+    unknown = uuid.uuid4()
+    assert not await learner.learn(sessions, "proposal", unknown)
+    assert not await learner.learn(sessions, "proposal", unknown)
+    assert proposals.calls == {proposal_id: 1, unknown: 2}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -144,12 +145,21 @@ def _snapshot(
 
 class TargetLearner:
     """Asks the source about unknown targets and fills the read model; one request at a time
-    per target in this process (concurrent misses wait for the same answer)."""
+    per target in this process (concurrent misses wait for the same answer).
+
+    A miss that reaches :meth:`learn` just after the shared lookup finished (its statement and
+    its refusal's explanation read the database before the fill committed) finds the target in
+    the learner's memory of recent fills and is told to cast again, instead of asking again.
+    """
+
+    #: How many filled targets the learner remembers (the oldest are forgotten first).
+    REMEMBERED = 4096
 
     def __init__(self, source: TargetSource, clock: Clock) -> None:
         self.source = source
         self._clock = clock
         self._inflight: dict[tuple[str, uuid.UUID], asyncio.Future[bool]] = {}
+        self._filled: OrderedDict[tuple[str, uuid.UUID], None] = OrderedDict()
 
     async def learn(
         self,
@@ -160,6 +170,9 @@ class TargetLearner:
         """Whether the target is known now (filled into ``targets``); False when the source does
         not know it or it never opened. ``TargetSourceUnavailable`` when the source is down."""
         key = (target_type, target_id)
+        if key in self._filled:
+            # Filled already in this process; the caller's miss raced the fill.
+            return True
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -177,6 +190,10 @@ class TargetLearner:
             future.exception()
             raise
         else:
+            if known:
+                self._filled[key] = None
+                while len(self._filled) > self.REMEMBERED:
+                    self._filled.popitem(last=False)
             future.set_result(known)
             return known
         finally:
